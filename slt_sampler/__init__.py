@@ -1,0 +1,1 @@
+"""slt_sampler: singular learning theory as statistical mechanics, in JAX."""
