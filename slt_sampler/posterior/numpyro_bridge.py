@@ -1,0 +1,139 @@
+"""Build a :class:`TemperedPosterior` from a NumPyro model and its data.
+
+The model is called as ``model(*data, **model_kwargs)``; every positional argument is a
+data array with leading axis ``n`` (minibatches are slices of them). Then:
+
+* observed sample sites (``obs=...``, not ``numpyro.factor``) give the per-datum
+  log-likelihood: their log-probabilities, summed over any trailing event/plate axes,
+  must lead with the data axis (use ``numpyro.plate("data", len(x))``);
+* latent sites, with the log-|Jacobian| of the transform to unconstrained space, plus
+  ``numpyro.factor`` sites, give the log prior.
+
+Samplers move in NumPyro's *unconstrained* space; :func:`constrain` maps positions back.
+These NumPyro utilities (``initialize_model``, ``potential_energy``, ``constrain_fn``,
+``log_likelihood``) are marked EXPERIMENTAL upstream: the tests pin their behaviour.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.distributions import Unit
+from numpyro.infer.util import (
+    constrain_fn,
+    initialize_model,
+    log_likelihood,
+    potential_energy,
+    unconstrain_fn,
+)
+
+from .base import TemperedPosterior, tempered_posterior
+
+
+def _is_data_site(site) -> bool:
+    return (
+        site["type"] == "sample"
+        and site.get("is_observed", False)
+        and not isinstance(site["fn"], Unit)
+    )
+
+
+def _observed_sites(model, args, kwargs) -> list[str]:
+    tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
+    return [name for name, site in tr.items() if _is_data_site(site)]
+
+
+def from_numpyro(
+    rng_key,
+    model,
+    *data,
+    model_kwargs: dict | None = None,
+    beta: float | None = None,
+    gamma: float = 0.0,
+    center: dict | None = None,
+) -> tuple[TemperedPosterior, dict]:
+    """A tempered posterior of ``model`` given ``data``, in unconstrained coordinates.
+
+    Parameters
+    ----------
+    rng_key
+        Key for NumPyro's initialisation (uniform in (-2, 2) unconstrained).
+    model
+        NumPyro model called as ``model(*data, **model_kwargs)``.
+    *data
+        Data arrays, each with leading axis n.
+    model_kwargs
+        Non-data keyword arguments (static).
+    beta, gamma
+        Inverse temperature (default 1/log n) and localisation strength.
+    center
+        Localisation centre in the model's *constrained* space (dict of latent sites);
+        converted to unconstrained coordinates.
+
+    Returns
+    -------
+    posterior, init_position
+        ``init_position`` is NumPyro's initial point (unconstrained), or the converted
+        centre when one was given.
+    """
+    kwargs = dict(model_kwargs or {})
+    if not data:
+        raise ValueError(
+            "from_numpyro needs the data as positional arguments: from_numpyro(key, "
+            "model, x, y) for a model called as model(x, y)."
+        )
+    sites = _observed_sites(model, data, kwargs)
+    if not sites:
+        raise ValueError(
+            "model has no observed sample site, so there is no likelihood to temper. "
+            "Condition the model on data: numpyro.sample('y', dist, obs=y)."
+        )
+    info = initialize_model(rng_key, model, model_args=data, model_kwargs=kwargs)
+    init = info.param_info.z
+    prior_model = handlers.block(model, hide_fn=_is_data_site)
+
+    def logprior_fn(u):
+        return -potential_energy(prior_model, data, kwargs, u)
+
+    def loglik_fn(u, batch):
+        params = constrain_fn(model, tuple(batch), kwargs, u)
+        ll = log_likelihood(model, params, *batch, batch_ndims=0, **kwargs)
+        b = jax.tree.leaves(batch)[0].shape[0]
+        return sum(jnp.reshape(ll[s], (b, -1)).sum(axis=1) for s in sites)
+
+    _check_per_datum(model, data, kwargs, init, sites)
+    u_center = None
+    if center is not None:
+        u_center = unconstrain_fn(model, data, kwargs, center)
+        init = u_center
+    post = tempered_posterior(
+        loglik_fn, tuple(data), logprior_fn=logprior_fn, beta=beta, gamma=gamma,
+        center=u_center,
+    )
+    return post, init
+
+
+def _check_per_datum(model, data, kwargs, init, sites) -> None:
+    n = np.shape(data[0])[0]
+    params = constrain_fn(model, data, kwargs, init)
+    ll = log_likelihood(model, params, *data, batch_ndims=0, **kwargs)
+    for s in sites:
+        shape = np.shape(ll[s])
+        if len(shape) == 0 or shape[0] != n:
+            raise ValueError(
+                f"observed site {s!r} has log-probability shape {shape}, but a "
+                f"per-datum log-likelihood needs a leading axis of size n = {n}. Wrap "
+                "the observation in numpyro.plate('data', n) and pass data with leading "
+                "axis n."
+            )
+
+
+def constrain(
+    model, position: dict, *data, model_kwargs: dict | None = None, batch_ndims: int = 0
+) -> dict:
+    """Map unconstrained positions (with ``batch_ndims`` leading axes, e.g. 2 for
+    ``(chain, draw)``) to the model's constrained latent values."""
+    return constrain_fn(model, data, dict(model_kwargs or {}), position,
+                        batch_ndims=batch_ndims)

@@ -1,0 +1,292 @@
+"""``estimate_llc``: calibrate, sample many chains, estimate λ̂, check γ, package.
+
+This is the one call a study needs. It composes the pieces (posterior → calibration →
+driver → array estimator → DataTree) and never hides a choice: the result records the
+sampler, step size and why it was chosen, β, γ, the burn-in, and how λ̂ moves with γ.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from .estimators.llc import LLCResult, llc
+from .posterior.base import TemperedPosterior, full_loss
+from .samplers.calibrate import Calibration, calibrate_sgld, max_curvature
+from .samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
+from .samplers.run import SampleResult, sample
+from .samplers.sgld import SGLD
+from .types import PRNGKey
+
+
+class ChainDivergenceError(ValueError):
+    """Raised instead of returning λ̂ when chains produced NaN/inf.
+
+    Attributes ``chains`` (indices) and ``suggested_step_size`` say what to do.
+    """
+
+    def __init__(self, chains, step_size, suggested):
+        self.chains = list(chains)
+        self.step_size = step_size
+        self.suggested_step_size = suggested
+        super().__init__(
+            f"chains {self.chains} diverged (NaN/inf) at step size {step_size:.3g}; no "
+            f"estimate is returned. Try step_size={suggested:.3g} (10x smaller), or let "
+            "calibration choose it (step_size=None)."
+        )
+
+
+class LLCEstimate(NamedTuple):
+    """Everything :func:`estimate_llc` measured. ``result`` holds λ̂ and its errors."""
+
+    result: LLCResult
+    sampler: str
+    step_size: float
+    batch_size: int | None
+    n: int
+    beta: float
+    gamma: float
+    num_chains: int
+    num_steps: int
+    burn_in: int
+    losses: np.ndarray
+    loss_kind: str
+    calibration: Calibration | None
+    gamma_sensitivity: dict
+    steps_per_second: float
+    compile_seconds: float
+    run_seconds: float
+
+    def to_datatree(self):
+        """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``)."""
+        from .diagnostics.arviz import to_datatree
+
+        attrs = {
+            "llc": self.result.llc, "llc_mcse": self.result.llc_mcse,
+            "llc_std": self.result.llc_std, "rhat": self.result.rhat,
+            "ess": self.result.ess, "init_loss": self.result.init_loss,
+            "sampler": self.sampler, "step_size": self.step_size, "n": self.n,
+            "beta": self.beta, "gamma": self.gamma, "burn_in": self.burn_in,
+            "loss_kind": self.loss_kind, "steps_per_second": self.steps_per_second,
+        }
+        if self.calibration is not None:
+            attrs["calibration"] = self.calibration.reason
+        for g, v in self.gamma_sensitivity.items():
+            attrs[f"llc_at_gamma_{g:g}"] = v
+        return to_datatree(self.losses, attrs=attrs)
+
+
+def _trace(res: SampleResult, init_loss: float) -> np.ndarray:
+    """Per-step L_n estimate: paired-batch for SG samplers, exact for the others."""
+    if "loss_diff" in res.stats:
+        return init_loss + res.stats["loss_diff"]
+    return res.losses
+
+
+def _tune_mala(rng_key, posterior, position, h_max, num_chains):
+    """Step size of MALA for an acceptance rate in [0.5, 0.9] (short trial runs)."""
+    eps = 1.0 / h_max
+    for _ in range(12):
+        rng_key, k = jax.random.split(rng_key)
+        res = sample(k, MALA(jnp.asarray(eps)), posterior, position,
+                     num_chains=num_chains, num_steps=500, progress=False)
+        acc = float(np.mean(res.stats["acceptance_rate"][:, 250:]))
+        if acc < 0.5:
+            eps *= 0.5
+        elif acc > 0.9:
+            eps *= 1.6
+        else:
+            break
+    return eps
+
+
+def _build_sampler(rng_key, name, posterior, w_star, step_size, batch_size, num_chains,
+                   calibrate_kw):
+    """Return (sampler, start positions, chains_axis, calibration)."""
+    if name == "sgld":
+        cal = None
+        if step_size is None:
+            cal = calibrate_sgld(rng_key, posterior, w_star, batch_size=batch_size,
+                                 num_chains=num_chains, **calibrate_kw)
+            step_size = cal.step_size
+        center_grad = jax.grad(lambda w: full_loss(posterior, w))(w_star)
+        sgld = SGLD(jnp.asarray(step_size), batch_size, center_grad=center_grad)
+        return sgld, w_star, False, cal
+    if name == "mala":
+        if step_size is None:
+            h_max = max_curvature(rng_key, posterior, w_star)
+            step_size = _tune_mala(rng_key, posterior, w_star, h_max, num_chains)
+        return MALA(jnp.asarray(step_size)), w_star, False, None
+    if name == "nuts":
+        nuts = NUTS(jnp.asarray(1.0), default_inverse_mass_matrix(w_star))
+        tuned, starts = window_adapt(rng_key, nuts, posterior, w_star,
+                                     num_chains=num_chains, num_steps=500)
+        return tuned, starts, True, None
+    raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {name!r}.")
+
+
+def estimate_llc(
+    rng_key: PRNGKey,
+    posterior: TemperedPosterior,
+    *,
+    sampler: str = "sgld",
+    step_size: float | None = None,
+    batch_size: int | None = 100,
+    num_chains: int = 8,
+    num_steps: int | None = None,
+    max_steps: int = 320_000,
+    target_rel_mcse: float = 0.01,
+    burn_in: int | None = None,
+    gamma_check: tuple = (0.5, 2.0),
+    progress: bool | None = None,
+    calibrate_kw: dict | None = None,
+) -> LLCEstimate:
+    """Estimate the local learning coefficient at ``posterior.center``.
+
+    .. math:: \\hat\\lambda = n\\beta\\,(\\mathbb{E}[L_n] - L_n(w^*))
+
+    Parameters
+    ----------
+    rng_key
+        PRNG key; the same key gives the same numbers.
+    posterior
+        Tempered posterior localised at ``w* = posterior.center`` (β defaults to 1/log n
+        with n the number of data, never the batch size).
+    sampler
+        ``"sgld"`` (minibatch, step size calibrated by configurational temperature),
+        ``"mala"`` (exact, full data) or ``"nuts"`` (exact, window-adapted).
+    step_size
+        Overrides the calibration (SGLD, MALA); BlackJAX convention (devinterp lr/2).
+    batch_size
+        SGLD minibatch size; ``None`` for full-batch gradients.
+    num_chains, num_steps, burn_in
+        Chains, steps per chain (NUTS: draws), and leading steps discarded
+        (default a quarter). With ``num_steps=None`` the run is *adaptive*: 20,000
+        steps, doubled (continuing the chains) until the L_n trace after a burn-in of
+        half the run is stationary (split-R-hat < 1.01 and the means of its two halves
+        agree within 2 combined MCSE) *and* λ̂'s MCSE is at most ``target_rel_mcse``
+        of |λ̂|, or ``max_steps`` is reached.
+    max_steps
+        Cap of the adaptive run.
+    target_rel_mcse
+        Relative Monte-Carlo precision the adaptive run aims for.
+    gamma_check
+        Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
+        quarter of the steps, half of them burn-in) to report how much the estimate
+        moves with γ; ``()`` to skip.
+    progress
+        tqdm progress bars (default: on for multi-chunk runs).
+    calibrate_kw
+        Extra arguments of :func:`slt_sampler.samplers.calibrate.calibrate_sgld`.
+    """
+    if posterior.center is None:
+        raise ValueError(
+            "estimate_llc needs a localisation centre: build the posterior with "
+            "center=w_star (a local minimum of L_n) and gamma > 0."
+        )
+    adaptive = num_steps is None
+    num_steps = 20_000 if adaptive else _validate.check_int("num_steps", num_steps, minimum=8)
+    if burn_in is not None:
+        _validate.check_int("burn_in", burn_in, minimum=0)
+        if burn_in >= num_steps - 4:
+            raise ValueError(
+                f"burn_in = {burn_in} leaves fewer than 4 draws of {num_steps}.")
+    _validate.check_positive("step_size", step_size, "e.g. 1e-5, or None to calibrate.")
+    if batch_size is not None:
+        batch_size = min(_validate.check_int("batch_size", batch_size), posterior.n)
+    w_star = posterior.center
+    init_loss = float(full_loss(posterior, w_star))
+    k_build, k_run, k_gamma = jax.random.split(rng_key, 3)
+    smp, start, chains_axis, cal = _build_sampler(
+        k_build, sampler, posterior, w_star, step_size, batch_size, num_chains,
+        calibrate_kw or {})
+    trace, res, run_s, compile_s = _run(
+        k_run, smp, posterior, start, chains_axis, num_chains, num_steps,
+        max_steps if adaptive else num_steps, init_loss, progress, target_rel_mcse)
+    num_steps = trace.shape[1]
+    if burn_in is None:
+        burn_in = num_steps // 2 if adaptive else num_steps // 4
+    result = llc(trace[:, burn_in:], init_loss, n=posterior.n, beta=float(posterior.beta))
+    if np.isfinite(result.rhat) and result.rhat > 1.05:
+        warnings.warn(
+            f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have not "
+            "converged; increase num_steps or burn_in.", RuntimeWarning, stacklevel=2)
+    sens = {float(posterior.gamma): result.llc}
+    g_steps = max(num_steps // 4, 8)
+    for j, factor in enumerate(gamma_check):
+        g = float(posterior.gamma) * factor
+        post_g = posterior.replace(gamma=jnp.asarray(g, posterior.gamma.dtype))
+        r_g = sample(jax.random.fold_in(k_gamma, j), smp, post_g, start,
+                     num_chains=num_chains, num_steps=g_steps,
+                     progress=progress, chains_axis=chains_axis)
+        if r_g.diverged.any():
+            sens[g] = float("nan")
+            continue
+        t_g = _trace(r_g, init_loss)
+        sens[g] = llc(t_g[:, g_steps // 2:], init_loss, n=posterior.n,
+                      beta=float(posterior.beta)).llc
+    return LLCEstimate(
+        result=result, sampler=sampler, step_size=float(getattr(smp, "step_size")),
+        batch_size=batch_size if sampler == "sgld" else None, n=posterior.n,
+        beta=float(posterior.beta), gamma=float(posterior.gamma), num_chains=num_chains,
+        num_steps=num_steps, burn_in=burn_in, losses=trace, loss_kind=res.loss_kind,
+        calibration=cal, gamma_sensitivity=dict(sorted(sens.items())),
+        steps_per_second=num_chains * num_steps / max(run_s, 1e-12),
+        compile_seconds=compile_s, run_seconds=run_s,
+    )
+
+
+def _run(key, smp, posterior, start, chains_axis, num_chains, num_steps, max_steps,
+         init_loss, progress, target_rel_mcse):
+    """Sample ``num_steps``; while the trace is not stationary and ``max_steps`` allows,
+    continue the same chains for as many steps again."""
+    traces, run_s, compile_s, steps = [], 0.0, 0.0, num_steps
+    while True:
+        key, k = jax.random.split(key)
+        res = sample(k, smp, posterior, start, num_chains=num_chains, num_steps=steps,
+                     progress=progress, chains_axis=chains_axis)
+        _raise_if_diverged(res, smp)
+        traces.append(_trace(res, init_loss))
+        run_s, compile_s = run_s + res.run_seconds, compile_s + res.compile_seconds
+        trace = np.concatenate(traces, axis=1)
+        total = trace.shape[1]
+        kept = trace[:, total // 2:]
+        if total >= max_steps or (_stationary(kept) and _precise(
+                kept, init_loss, float(posterior.nbeta), target_rel_mcse)):
+            return trace, res, run_s, compile_s
+        start, chains_axis = res.final_state.position, True
+        steps = min(total, max_steps - total)
+
+
+def _stationary(kept: np.ndarray) -> bool:
+    """Split-R-hat < 1.01 and the two halves' means agree within 2 combined MCSE."""
+    from .estimators import _mcse
+
+    if kept.shape[0] >= 2 and _mcse.rhat(kept) >= 1.01:
+        return False
+    half = kept.shape[1] // 2
+    a, b = kept[:, :half], kept[:, half:]
+    se = np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b))
+    return abs(a.mean() - b.mean()) <= 2 * se
+
+
+def _precise(kept: np.ndarray, init_loss: float, nbeta: float, target: float) -> bool:
+    """MCSE of λ̂ from ``kept`` is at most ``target`` × |λ̂|."""
+    from .estimators import _mcse
+
+    lam = nbeta * (kept.mean() - init_loss)
+    return nbeta * _mcse.mcse_mean(kept) <= target * abs(lam)
+
+
+def _raise_if_diverged(res: SampleResult, smp) -> None:
+    if res.diverged.any():
+        eps = float(np.asarray(getattr(smp, "step_size", np.nan)))
+        raise ChainDivergenceError(np.where(res.diverged)[0], eps, eps / 10)
+
+
+__all__ = ["ChainDivergenceError", "LLCEstimate", "estimate_llc"]

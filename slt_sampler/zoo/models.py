@@ -1,0 +1,237 @@
+"""Models with exactly known learning coefficients, with data, w* and the true (λ, m).
+
+Every entry returns a :class:`ZooModel`: a tempered posterior (β* = 1/log n, Gaussian
+localiser at ``w_star``, flat prior), the true parameter, the nearby minimiser ``w_star``
+of ``L_n`` on the generated data (SLT_REFERENCE §5 caveat 9) and the exact
+``LearningCoefficient`` from :mod:`slt_sampler.zoo.coefficients`.
+
+Linear-Gaussian networks ``y = W_L ⋯ W_1 x + N(0, σ² I)`` cover three families:
+widths ``[d, 1]`` is regular regression (λ = d/2), ``[M, H, N]`` reduced-rank regression
+(Aoyagi & Watanabe 2005) and longer lists deep linear networks (Aoyagi 2024). Their
+``L_n`` depends on the data only through second moments, which gives an exact O(d)
+``full_loss_fn`` (tested against the per-datum mean) for baselines and exact samplers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..posterior.base import TemperedPosterior, default_beta, tempered_posterior
+from ..types import PRNGKey, PyTree
+from . import coefficients
+
+
+class ZooModel(NamedTuple):
+    """A model of the zoo, ready for :func:`slt_sampler.estimate_llc`."""
+
+    name: str
+    posterior: TemperedPosterior
+    w_true: PyTree
+    w_star: PyTree
+    true: "coefficients.LearningCoefficient"
+    dim: int
+    description: str
+
+
+def _product(ws):
+    out = ws[0]
+    for w in ws[1:]:
+        out = w @ out
+    return out
+
+
+def linear_network_loglik(sigma: float):
+    """Per-datum Gaussian log-likelihood of ``y = W_L ⋯ W_1 x`` (params: list of W)."""
+    const = 0.5 * math.log(2 * math.pi * sigma**2)
+
+    def loglik(params, batch):
+        x, y = batch
+        h = x
+        for w in params:
+            h = h @ w.T
+        r = y - h
+        return -0.5 * jnp.sum(r**2, axis=-1) / sigma**2 - const * y.shape[-1]
+
+    return loglik
+
+
+def linear_network_full_loss(sigma: float):
+    """Exact ``L_n`` from the second moments ``(x xᵀ, y xᵀ, yᵀy)`` of the data."""
+    const = 0.5 * math.log(2 * math.pi * sigma**2)
+
+    def full(params, data):
+        x, y = data
+        n = x.shape[0]
+        cxx, cyx, cyy = x.T @ x / n, y.T @ x / n, jnp.sum(y * y) / n
+        w = _product(params)
+        quad = cyy - 2 * jnp.sum(w * cyx) + jnp.sum((w @ cxx) * w)
+        return 0.5 * quad / sigma**2 + const * y.shape[-1]
+
+    return full
+
+
+def _orthonormal(key, dim, r):
+    q, _ = jnp.linalg.qr(jax.random.normal(key, (dim, dim)))
+    return q[:, :r]
+
+
+def aligned_low_rank(rng_key: PRNGKey, widths, r: int, scale: float = 1.0):
+    """Layers ``W_i = Q_{i+1} D_i Q_iᵀ`` of rank exactly ``r`` in aligned subspaces.
+
+    This is the most singular stratum of the true set (SLT_REFERENCE §5 caveat 7); with
+    ``r = 0`` every layer is zero (the origin, caveat 1).
+    """
+    keys = jax.random.split(rng_key, 2 * len(widths))
+    qs = [_orthonormal(keys[i], h, r) for i, h in enumerate(widths)]
+    ws = []
+    for i in range(len(widths) - 1):
+        d = jax.random.uniform(keys[len(widths) + i], (r,), minval=0.5, maxval=1.5)
+        ws.append(scale * (qs[i + 1] * d) @ qs[i].T)
+    return ws
+
+
+def minimise(loss_fn, w0, *, num_steps: int = 1000, tol: float = 1e-7):
+    """Full-batch L-BFGS (optax, zoom line search) on ``loss_fn`` from ``w0``: the
+    nearby stationary point of ``L_n`` at which the LLC is measured. Stops when the
+    gradient norm falls below ``tol`` or after ``num_steps`` iterations."""
+    import optax
+    import optax.tree_utils as otu
+
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(loss_fn)
+
+    def step(carry):
+        w, state = carry
+        value, grad = value_and_grad(w, state=state)
+        updates, state = opt.update(grad, state, w, value=value, grad=grad,
+                                    value_fn=loss_fn)
+        return optax.apply_updates(w, updates), state
+
+    def keep_going(carry):
+        _, state = carry
+        it = otu.tree_get(state, "count")
+        grad = otu.tree_get(state, "grad")
+        return (it == 0) | ((it < num_steps) & (otu.tree_norm(grad) >= tol))
+
+    @jax.jit
+    def run(w):
+        w, _ = jax.lax.while_loop(keep_going, step, (w, opt.init(w)))
+        return w
+
+    return run(w0)
+
+
+def linear_network(
+    rng_key: PRNGKey,
+    widths,
+    r: int,
+    *,
+    n: int = 10_000,
+    sigma: float = 1.0,
+    gamma: float = 1.0,
+    beta: float | None = None,
+    name: str | None = None,
+) -> ZooModel:
+    """A linear-Gaussian network of the given widths with a rank-``r`` truth.
+
+    ``x ~ N(0, I)``, ``y = W_true x + N(0, σ²)`` with ``W_true`` built by
+    :func:`aligned_low_rank`; ``w_star`` is the Adam minimiser of ``L_n`` from the true
+    parameter (for ``r = 0`` the origin, which is stationary).
+    """
+    widths = [int(h) for h in widths]
+    if len(widths) < 2:
+        raise ValueError(f"widths needs at least [input, output], got {widths}.")
+    k_true, k_x, k_e = jax.random.split(rng_key, 3)
+    if len(widths) == 2:
+        w_true = [jax.random.normal(k_true, (widths[1], widths[0])) / math.sqrt(widths[0])]
+        true = coefficients.regular(widths[0] * widths[1])
+    else:
+        w_true = aligned_low_rank(k_true, widths, r)
+        true = (
+            coefficients.reduced_rank_regression(widths[0], widths[2], widths[1], r)
+            if len(widths) == 3
+            else coefficients.deep_linear_network(widths, r)
+        )
+    x = jax.random.normal(k_x, (n, widths[0]))
+    y = x @ _product(w_true).T + sigma * jax.random.normal(k_e, (n, widths[-1]))
+    loglik = linear_network_loglik(sigma)
+    full = linear_network_full_loss(sigma)
+    w_star = minimise(lambda w: full(w, (x, y)), w_true) if r > 0 or len(widths) == 2 else w_true
+    post = tempered_posterior(
+        loglik, (x, y), beta=beta if beta is not None else default_beta(n),
+        gamma=gamma, center=w_star, full_loss_fn=full,
+    )
+    dim = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    label = name or f"linear{widths}_r{r}"
+    desc = f"y = W_L…W_1 x + N(0, {sigma}²), widths {widths}, true rank {r}, n = {n}"
+    return ZooModel(label, post, w_true, w_star, true, dim, desc)
+
+
+def regular(rng_key: PRNGKey, d: int, **kw) -> ZooModel:
+    """Regular linear regression in ``d`` dimensions (λ = d/2, m = 1)."""
+    return linear_network(rng_key, [d, 1], 1, name=f"regular_d{d}", **kw)
+
+
+def reduced_rank(rng_key: PRNGKey, M: int, N: int, H: int, r: int, **kw) -> ZooModel:
+    """Reduced-rank regression ``y = B A x``, A: H×M, B: N×H, true rank r."""
+    return linear_network(rng_key, [M, H, N], r, name=f"rrr_M{M}_N{N}_H{H}_r{r}", **kw)
+
+
+def deep_linear(rng_key: PRNGKey, widths, r: int, **kw) -> ZooModel:
+    """Deep linear network with widths ``[input, …, output]`` and true rank ``r``."""
+    tag = "x".join(str(h) for h in widths)
+    return linear_network(rng_key, widths, r, name=f"dln_{tag}_r{r}", **kw)
+
+
+def monomial_regression(
+    rng_key: PRNGKey,
+    powers,
+    *,
+    n: int = 10_000,
+    sigma: float = 0.5,
+    gamma: float = 1.0,
+    beta: float | None = None,
+) -> ZooModel:
+    """Lau et al.'s toy model ``y = (Π_j w_j^{k_j}) x + N(0, σ²)``, truth ``w = 0``.
+
+    ``K(w) ∝ Π w_j^{2k_j}``: a normal crossing with λ = min_j 1/(2k_j) (flat prior).
+    """
+    powers = tuple(int(k) for k in powers)
+    k_x, k_e = jax.random.split(rng_key)
+    x = jax.random.normal(k_x, (n,))
+    y = sigma * jax.random.normal(k_e, (n,))
+    const = 0.5 * math.log(2 * math.pi * sigma**2)
+    pw = jnp.asarray(powers, dtype=jnp.float32)
+
+    def f(w):
+        return jnp.prod(w**pw)
+
+    def loglik(w, batch):
+        xb, yb = batch
+        return -0.5 * (yb - f(w) * xb) ** 2 / sigma**2 - const
+
+    def full(w, data):
+        xb, yb = data
+        m = xb.shape[0]
+        sxx, sxy, syy = xb @ xb / m, xb @ yb / m, yb @ yb / m
+        fw = f(w)
+        return 0.5 * (syy - 2 * fw * sxy + fw**2 * sxx) / sigma**2 + const
+
+    w0 = jnp.zeros(len(powers))
+    post = tempered_posterior(
+        loglik, (x, y), beta=beta if beta is not None else default_beta(n),
+        gamma=gamma, center=w0, full_loss_fn=full,
+    )
+    true = coefficients.monomial(powers)
+    name = "monomial_" + "_".join(f"w{j + 1}^{k}" for j, k in enumerate(powers))
+    return ZooModel(name, post, w0, w0, true, len(powers), f"y = Π w^k x + noise, k = {powers}")
+
+
+def param_count(params: PyTree) -> int:
+    """Number of scalar parameters in a pytree."""
+    return int(sum(np.size(x) for x in jax.tree.leaves(params)))

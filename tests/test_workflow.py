@@ -1,0 +1,63 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from slt_sampler import ChainDivergenceError, estimate_llc, tempered_posterior
+from slt_sampler.diagnostics.arviz import load_datatree, save_datatree
+from slt_sampler.zoo import models as zoo
+
+
+@pytest.fixture(scope="module")
+def small():
+    return zoo.regular(jax.random.key(0), 3, n=2000)
+
+
+def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
+    kw = dict(step_size=2e-5, num_steps=4000, gamma_check=(2.0,), progress=False)
+    a = estimate_llc(jax.random.key(1), small.posterior, **kw)
+    b = estimate_llc(jax.random.key(1), small.posterior, **kw)
+    assert a.result.llc == b.result.llc
+    assert a.sampler == "sgld" and a.step_size == pytest.approx(2e-5)
+    assert a.losses.shape == (4, 4000) and a.burn_in == 1000
+    assert set(a.gamma_sensitivity) == {1.0, 2.0}
+    assert 0.5 < a.result.llc < 3.0  # λ = 1.5; precision is the slow tier's job
+
+
+def test_datatree_round_trip(tmp_path, small):
+    est = estimate_llc(jax.random.key(1), small.posterior, step_size=2e-5, num_steps=1000,
+                       gamma_check=(), progress=False)
+    path = save_datatree(est.to_datatree(), tmp_path / "run.nc")
+    dt = load_datatree(path)
+    np.testing.assert_allclose(dt["sample_stats"]["L_n"].values, est.losses)
+    assert dt.attrs["llc"] == pytest.approx(est.result.llc)
+    assert dt.attrs["sampler"] == "sgld"
+
+
+def test_diverging_chains_raise_with_a_suggested_step(small):
+    with pytest.raises(ChainDivergenceError, match="diverged") as err:
+        estimate_llc(jax.random.key(1), small.posterior, step_size=1.0, num_steps=200,
+                     gamma_check=(), progress=False)
+    assert err.value.chains == [0, 1, 2, 3]
+    assert err.value.suggested_step_size == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"step_size": -1.0}, "step_size"),
+        ({"num_steps": 0}, "num_steps"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"sampler": "gibbs"}, "sampler"),
+        ({"num_steps": 100, "burn_in": 99}, "burn_in"),
+    ],
+)
+def test_bad_arguments_name_themselves(small, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        estimate_llc(jax.random.key(0), small.posterior, progress=False, **kwargs)
+
+
+def test_needs_a_centre():
+    post = tempered_posterior(lambda w, b: -(b - w) ** 2, jnp.zeros(10))
+    with pytest.raises(ValueError, match="center"):
+        estimate_llc(jax.random.key(0), post)
