@@ -67,12 +67,20 @@ class LLCEstimate(NamedTuple):
         from .diagnostics.arviz import to_datatree
 
         attrs = {
-            "llc": self.result.llc, "llc_mcse": self.result.llc_mcse,
-            "llc_std": self.result.llc_std, "rhat": self.result.rhat,
-            "ess": self.result.ess, "init_loss": self.result.init_loss,
-            "sampler": self.sampler, "step_size": self.step_size, "n": self.n,
-            "beta": self.beta, "gamma": self.gamma, "burn_in": self.burn_in,
-            "loss_kind": self.loss_kind, "steps_per_second": self.steps_per_second,
+            "llc": self.result.llc,
+            "llc_mcse": self.result.llc_mcse,
+            "llc_std": self.result.llc_std,
+            "rhat": self.result.rhat,
+            "ess": self.result.ess,
+            "init_loss": self.result.init_loss,
+            "sampler": self.sampler,
+            "step_size": self.step_size,
+            "n": self.n,
+            "beta": self.beta,
+            "gamma": self.gamma,
+            "burn_in": self.burn_in,
+            "loss_kind": self.loss_kind,
+            "steps_per_second": self.steps_per_second,
         }
         if self.calibration is not None:
             attrs["calibration"] = self.calibration.reason
@@ -93,8 +101,15 @@ def _tune_mala(rng_key, posterior, position, h_max, num_chains):
     eps = 1.0 / h_max
     for _ in range(12):
         rng_key, k = jax.random.split(rng_key)
-        res = sample(k, MALA(jnp.asarray(eps)), posterior, position,
-                     num_chains=num_chains, num_steps=500, progress=False)
+        res = sample(
+            k,
+            MALA(jnp.asarray(eps)),
+            posterior,
+            position,
+            num_chains=num_chains,
+            num_steps=500,
+            progress=False,
+        )
         acc = float(np.mean(res.stats["acceptance_rate"][:, 250:]))
         if acc < 0.5:
             eps *= 0.5
@@ -105,18 +120,23 @@ def _tune_mala(rng_key, posterior, position, h_max, num_chains):
     return eps
 
 
-def _build_sampler(rng_key, name, posterior, w_star, step_size, batch_size, num_chains,
-                   calibrate_kw):
+def _build_sampler(
+    rng_key, name, posterior, w_star, step_size, batch_size, num_chains, calibrate_kw
+):
     """Return (sampler, start positions, chains_axis, calibration)."""
     if name == "sgld":
         cal = None
         if step_size is None:
-            cal = calibrate_sgld(rng_key, posterior, w_star, batch_size=batch_size,
-                                 num_chains=num_chains, **calibrate_kw)
+            cal = calibrate_sgld(
+                rng_key,
+                posterior,
+                w_star,
+                batch_size=batch_size,
+                num_chains=num_chains,
+                **calibrate_kw,
+            )
             step_size = cal.step_size
-        center_grad = jax.grad(lambda w: full_loss(posterior, w))(w_star)
-        sgld = SGLD(jnp.asarray(step_size), batch_size, center_grad=center_grad)
-        return sgld, w_star, False, cal
+        return SGLD(jnp.asarray(step_size), batch_size), w_star, False, cal
     if name == "mala":
         if step_size is None:
             h_max = max_curvature(rng_key, posterior, w_star)
@@ -124,8 +144,9 @@ def _build_sampler(rng_key, name, posterior, w_star, step_size, batch_size, num_
         return MALA(jnp.asarray(step_size)), w_star, False, None
     if name == "nuts":
         nuts = NUTS(jnp.asarray(1.0), default_inverse_mass_matrix(w_star))
-        tuned, starts = window_adapt(rng_key, nuts, posterior, w_star,
-                                     num_chains=num_chains, num_steps=500)
+        tuned, starts = window_adapt(
+            rng_key, nuts, posterior, w_star, num_chains=num_chains, num_steps=500
+        )
         return tuned, starts, True, None
     raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {name!r}.")
 
@@ -190,12 +211,15 @@ def estimate_llc(
             "center=w_star (a local minimum of L_n) and gamma > 0."
         )
     adaptive = num_steps is None
-    num_steps = 20_000 if adaptive else _validate.check_int("num_steps", num_steps, minimum=8)
+    num_steps = (
+        20_000 if adaptive else _validate.check_int("num_steps", num_steps, minimum=8)
+    )
     if burn_in is not None:
         _validate.check_int("burn_in", burn_in, minimum=0)
         if burn_in >= num_steps - 4:
             raise ValueError(
-                f"burn_in = {burn_in} leaves fewer than 4 draws of {num_steps}.")
+                f"burn_in = {burn_in} leaves fewer than 4 draws of {num_steps}."
+            )
     _validate.check_positive("step_size", step_size, "e.g. 1e-5, or None to calibrate.")
     if batch_size is not None:
         batch_size = min(_validate.check_int("batch_size", batch_size), posterior.n)
@@ -203,61 +227,122 @@ def estimate_llc(
     init_loss = float(full_loss(posterior, w_star))
     k_build, k_run, k_gamma = jax.random.split(rng_key, 3)
     smp, start, chains_axis, cal = _build_sampler(
-        k_build, sampler, posterior, w_star, step_size, batch_size, num_chains,
-        calibrate_kw or {})
+        k_build,
+        sampler,
+        posterior,
+        w_star,
+        step_size,
+        batch_size,
+        num_chains,
+        calibrate_kw or {},
+    )
     trace, res, run_s, compile_s = _run(
-        k_run, smp, posterior, start, chains_axis, num_chains, num_steps,
-        max_steps if adaptive else num_steps, init_loss, progress, target_rel_mcse)
+        k_run,
+        smp,
+        posterior,
+        start,
+        chains_axis,
+        num_chains,
+        num_steps,
+        max_steps if adaptive else num_steps,
+        init_loss,
+        progress,
+        target_rel_mcse,
+    )
     num_steps = trace.shape[1]
     if burn_in is None:
         burn_in = num_steps // 2 if adaptive else num_steps // 4
-    result = llc(trace[:, burn_in:], init_loss, n=posterior.n, beta=float(posterior.beta))
+    result = llc(
+        trace[:, burn_in:], init_loss, n=posterior.n, beta=float(posterior.beta)
+    )
     if np.isfinite(result.rhat) and result.rhat > 1.05:
         warnings.warn(
             f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have not "
-            "converged; increase num_steps or burn_in.", RuntimeWarning, stacklevel=2)
+            "converged; increase num_steps or burn_in.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     sens = {float(posterior.gamma): result.llc}
     g_steps = max(num_steps // 4, 8)
     for j, factor in enumerate(gamma_check):
         g = float(posterior.gamma) * factor
         post_g = posterior.replace(gamma=jnp.asarray(g, posterior.gamma.dtype))
-        r_g = sample(jax.random.fold_in(k_gamma, j), smp, post_g, start,
-                     num_chains=num_chains, num_steps=g_steps,
-                     progress=progress, chains_axis=chains_axis)
+        r_g = sample(
+            jax.random.fold_in(k_gamma, j),
+            smp,
+            post_g,
+            start,
+            num_chains=num_chains,
+            num_steps=g_steps,
+            progress=progress,
+            chains_axis=chains_axis,
+        )
         if r_g.diverged.any():
             sens[g] = float("nan")
             continue
         t_g = _trace(r_g, init_loss)
-        sens[g] = llc(t_g[:, g_steps // 2:], init_loss, n=posterior.n,
-                      beta=float(posterior.beta)).llc
+        sens[g] = llc(
+            t_g[:, g_steps // 2 :], init_loss, n=posterior.n, beta=float(posterior.beta)
+        ).llc
     return LLCEstimate(
-        result=result, sampler=sampler, step_size=float(getattr(smp, "step_size")),
-        batch_size=batch_size if sampler == "sgld" else None, n=posterior.n,
-        beta=float(posterior.beta), gamma=float(posterior.gamma), num_chains=num_chains,
-        num_steps=num_steps, burn_in=burn_in, losses=trace, loss_kind=res.loss_kind,
-        calibration=cal, gamma_sensitivity=dict(sorted(sens.items())),
+        result=result,
+        sampler=sampler,
+        step_size=float(smp.step_size),
+        batch_size=batch_size if sampler == "sgld" else None,
+        n=posterior.n,
+        beta=float(posterior.beta),
+        gamma=float(posterior.gamma),
+        num_chains=num_chains,
+        num_steps=num_steps,
+        burn_in=burn_in,
+        losses=trace,
+        loss_kind=res.loss_kind,
+        calibration=cal,
+        gamma_sensitivity=dict(sorted(sens.items())),
         steps_per_second=num_chains * num_steps / max(run_s, 1e-12),
-        compile_seconds=compile_s, run_seconds=run_s,
+        compile_seconds=compile_s,
+        run_seconds=run_s,
     )
 
 
-def _run(key, smp, posterior, start, chains_axis, num_chains, num_steps, max_steps,
-         init_loss, progress, target_rel_mcse):
+def _run(
+    key,
+    smp,
+    posterior,
+    start,
+    chains_axis,
+    num_chains,
+    num_steps,
+    max_steps,
+    init_loss,
+    progress,
+    target_rel_mcse,
+):
     """Sample ``num_steps``; while the trace is not stationary and ``max_steps`` allows,
     continue the same chains for as many steps again."""
     traces, run_s, compile_s, steps = [], 0.0, 0.0, num_steps
     while True:
         key, k = jax.random.split(key)
-        res = sample(k, smp, posterior, start, num_chains=num_chains, num_steps=steps,
-                     progress=progress, chains_axis=chains_axis)
+        res = sample(
+            k,
+            smp,
+            posterior,
+            start,
+            num_chains=num_chains,
+            num_steps=steps,
+            progress=progress,
+            chains_axis=chains_axis,
+        )
         _raise_if_diverged(res, smp)
         traces.append(_trace(res, init_loss))
         run_s, compile_s = run_s + res.run_seconds, compile_s + res.compile_seconds
         trace = np.concatenate(traces, axis=1)
         total = trace.shape[1]
-        kept = trace[:, total // 2:]
-        if total >= max_steps or (_stationary(kept) and _precise(
-                kept, init_loss, float(posterior.nbeta), target_rel_mcse)):
+        kept = trace[:, total // 2 :]
+        if total >= max_steps or (
+            _stationary(kept)
+            and _precise(kept, init_loss, float(posterior.nbeta), target_rel_mcse)
+        ):
             return trace, res, run_s, compile_s
         start, chains_axis = res.final_state.position, True
         steps = min(total, max_steps - total)

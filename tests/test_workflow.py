@@ -14,7 +14,9 @@ def small():
 
 
 def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
-    kw = dict(step_size=2e-5, num_steps=4000, gamma_check=(2.0,), progress=False)
+    kw = dict(
+        step_size=2e-5, num_steps=4000, num_chains=4, gamma_check=(2.0,), progress=False
+    )
     a = estimate_llc(jax.random.key(1), small.posterior, **kw)
     b = estimate_llc(jax.random.key(1), small.posterior, **kw)
     assert a.result.llc == b.result.llc
@@ -25,8 +27,14 @@ def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
 
 
 def test_datatree_round_trip(tmp_path, small):
-    est = estimate_llc(jax.random.key(1), small.posterior, step_size=2e-5, num_steps=1000,
-                       gamma_check=(), progress=False)
+    est = estimate_llc(
+        jax.random.key(1),
+        small.posterior,
+        step_size=2e-5,
+        num_steps=1000,
+        gamma_check=(),
+        progress=False,
+    )
     path = save_datatree(est.to_datatree(), tmp_path / "run.nc")
     dt = load_datatree(path)
     np.testing.assert_allclose(dt["sample_stats"]["L_n"].values, est.losses)
@@ -36,9 +44,15 @@ def test_datatree_round_trip(tmp_path, small):
 
 def test_diverging_chains_raise_with_a_suggested_step(small):
     with pytest.raises(ChainDivergenceError, match="diverged") as err:
-        estimate_llc(jax.random.key(1), small.posterior, step_size=1.0, num_steps=200,
-                     gamma_check=(), progress=False)
-    assert err.value.chains == [0, 1, 2, 3]
+        estimate_llc(
+            jax.random.key(1),
+            small.posterior,
+            step_size=1.0,
+            num_steps=200,
+            gamma_check=(),
+            progress=False,
+        )
+    assert err.value.chains == list(range(8))  # every chain, by index
     assert err.value.suggested_step_size == pytest.approx(0.1)
 
 
@@ -58,6 +72,6 @@ def test_bad_arguments_name_themselves(small, kwargs, match):
 
 
 def test_needs_a_centre():
-    post = tempered_posterior(lambda w, b: -(b - w) ** 2, jnp.zeros(10))
+    post = tempered_posterior(lambda w, b: -((b - w) ** 2), jnp.zeros(10))
     with pytest.raises(ValueError, match="center"):
         estimate_llc(jax.random.key(0), post)

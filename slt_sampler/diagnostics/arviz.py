@@ -24,6 +24,7 @@ as a directory of NetCDF3 files (one per group, SciPy backend, always available)
 from __future__ import annotations
 
 import json
+import warnings
 import numbers
 from collections.abc import Mapping
 from pathlib import Path
@@ -184,7 +185,13 @@ def save_datatree(dt: xr.DataTree, path) -> Path:
         if not _has_netcdf4_engine():
             raise ValueError(_ERR_NO_ENGINE.format(path=path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        dt.to_netcdf(path, mode="w")
+        if "h5netcdf" in xr.backends.list_engines():
+            # booleans (e.g. ``diverging``) are HDF5-valid but not strict NetCDF4
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "You are writing invalid netcdf")
+                dt.to_netcdf(path, mode="w", engine="h5netcdf", invalid_netcdf=True)
+        else:
+            dt.to_netcdf(path, mode="w")
         return path
     path.mkdir(parents=True, exist_ok=True)
     entries = []

@@ -332,3 +332,41 @@ def _draw_estimate(ax, row: dict, err: float, color, floor: float) -> None:
         fontsize=8,
         color=color,
     )
+
+
+def plot_arviz_trace_rank(dt, *, path, var_name: str = "L_n"):
+    """ArviZ's own trace+distribution and rank-ECDF plots of ``var_name`` (default the
+    L_n trace) from a :func:`slt_sampler.diagnostics.arviz.to_datatree` tree, stacked
+    in one PNG. Returns the path.
+
+    Uses ``arviz_plots.plot_trace_dist`` and ``arviz_plots.plot_rank_dist`` (ArviZ 1.x,
+    matplotlib backend) on the ``sample_stats`` group.
+    """
+    import arviz_plots as azp
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = [out.with_name(out.stem + f".part{i}.png") for i in range(2)]
+    kw = dict(group="sample_stats", var_names=[var_name], backend="matplotlib")
+    azp.plot_trace_dist(dt, **kw).savefig(tmp[0], dpi=110)
+    azp.plot_rank_dist(dt, **kw).savefig(tmp[1], dpi=110)
+    images = [plt_imread(p) for p in tmp]
+    width = max(im.shape[1] for im in images)
+    padded = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=1.0)
+              for im in images]
+    from matplotlib import image as mpimg
+
+    mpimg.imsave(out, np.concatenate(padded, axis=0))
+    for p in tmp:
+        p.unlink()
+    return out
+
+
+def plt_imread(path):
+    """Read a PNG as float RGBA in [0, 1]."""
+    from matplotlib import image as mpimg
+
+    im = mpimg.imread(path)
+    if im.shape[-1] == 3:
+        im = np.concatenate([im, np.ones(im.shape[:2] + (1,), im.dtype)], axis=-1)
+    return im

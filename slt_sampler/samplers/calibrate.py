@@ -15,9 +15,11 @@ noise heats the chain too and shows up the same way. ``∇U`` uses the full data
 positions the SGLD chains visited.
 
 Procedure (:func:`calibrate_sgld`): estimate the largest Hessian eigenvalue at ``w*`` by
-power iteration, start from ε₀ = 2·tol/h_max, run short SGLD chains, measure
-``T_conf``, and shrink ε (proportionally to the measured excess) until
-``|T_conf - 1| <= tol`` with no divergence. Every trial is reported.
+power iteration, start from ε₀ = 2·tol/h_max; for each trial step size run a short
+pilot, re-measure the largest curvature where the chains went (it can be far larger
+than at a singular w*), then run trial chains from there, measure ``T_conf``, and
+shrink ε (proportionally to the measured excess) until ``|T_conf - 1| <= tol`` with no
+divergence. Every trial is reported.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from ..types import PRNGKey, PyTree
 from .run import sample
 from .sgld import SGLD
 
-
 _KEPT = 100  # positions per chain on which T_conf is measured (second half of a trial)
+_PILOT = 2000  # steps of the pilot run that precedes each trial
 
 
 class CalibrationTrial(NamedTuple):
@@ -65,16 +67,22 @@ def _potential(posterior: TemperedPosterior, unravel):
 
 
 def max_curvature(
-    rng_key: PRNGKey, posterior: TemperedPosterior, position: PyTree, *, num_iters: int = 50
+    rng_key: PRNGKey,
+    posterior: TemperedPosterior,
+    position: PyTree,
+    *,
+    num_iters: int = 50,
+    batch_ndims: int = 0,
 ) -> float:
     """Largest eigenvalue of the Hessian of ``U = -log p`` at ``position`` (power
-    iteration on full-data Hessian-vector products)."""
-    flat, unravel = ravel_pytree(position)
+    iteration on full-data Hessian-vector products); with ``batch_ndims = 1`` the
+    maximum over a leading axis of positions."""
+    one = position if batch_ndims == 0 else jax.tree.map(lambda x: x[0], position)
+    _, unravel = ravel_pytree(one)
     u = _potential(posterior, unravel)
 
-    @jax.jit
-    def run(flat, key):
-        hvp = lambda v: jax.jvp(jax.grad(u), (flat,), (v,))[1]  # noqa: E731
+    def power(flat, key):
+        hvp = lambda v: jax.jvp(jax.grad(u), (flat,), (v,))[1]
         v0 = jax.random.normal(key, flat.shape, flat.dtype)
         v0 = v0 / jnp.linalg.norm(v0)
 
@@ -85,7 +93,11 @@ def max_curvature(
         _, eigs = jax.lax.scan(body, v0, None, length=num_iters)
         return eigs[-1]
 
-    return float(run(flat, rng_key))
+    if batch_ndims == 0:
+        return float(jax.jit(power)(ravel_pytree(position)[0], rng_key))
+    flats = jax.vmap(lambda w: ravel_pytree(w)[0])(position)
+    keys = jax.random.split(rng_key, flats.shape[0])
+    return float(jnp.max(jax.jit(jax.vmap(power))(flats, keys)))
 
 
 def configurational_temperature(
@@ -180,24 +192,61 @@ def calibrate_sgld(
     trials = []
     longer = 1
     for i in range(max_trials):
-        k_run, k_s, k_t = jax.random.split(k_run, 3)
+        k_run, k_p, k_h, k_s, k_t = jax.random.split(k_run, 5)
+        # pilot: where do chains at this step size go, and how curved is it there?
+        # (at a singular w* the curvature can be far lower than a step away)
+        pilot = sample(
+            k_p,
+            SGLD(jnp.asarray(eps), batch_size),
+            posterior,
+            position,
+            num_chains=num_chains,
+            num_steps=_PILOT,
+            thinning=_PILOT,
+            keep_positions=True,
+            progress=False,
+        )
+        if pilot.diverged.any():
+            trials.append(
+                CalibrationTrial(
+                    float(eps), float("inf"), float("nan"), float("nan"), True, False
+                )
+            )
+            eps *= 0.1
+            continue
+        starts = jax.tree.map(lambda x: x[:, -1], pilot.positions)
+        h_max = max(h_max, max_curvature(k_h, posterior, starts, batch_ndims=1))
+        if eps * h_max > 8 * tolerance:
+            eps = 2 * tolerance / h_max  # far outside the stable, low-bias range
+            continue
         # keep positions one stiff relaxation time 1/(ε h_max) apart, so the T_conf
         # sample is close to independent whatever the step size
-        thin = max(int(np.ceil(1.0 / (eps * h_max))), num_steps // (2 * _KEPT), 1)
+        thin = int(
+            np.clip(np.ceil(1.0 / (eps * h_max)), num_steps // (2 * _KEPT), 2000)
+        )
         kept = _KEPT * longer
         res = sample(
-            k_s, SGLD(jnp.asarray(eps), batch_size), posterior, position,
-            num_chains=num_chains, num_steps=thin * 2 * kept, thinning=thin,
-            keep_positions=True, progress=False,
+            k_s,
+            SGLD(jnp.asarray(eps), batch_size),
+            posterior,
+            starts,
+            num_chains=num_chains,
+            num_steps=thin * 2 * kept,
+            thinning=thin,
+            keep_positions=True,
+            progress=False,
+            chains_axis=True,
         )
         diverged = bool(res.diverged.any())
         if diverged:
             t_conf, se, lam = float("inf"), float("nan"), float("nan")
         else:
-            half = jax.tree.map(lambda x: x[:, kept:], res.positions)
-            t_conf, se = configurational_temperature(k_t, posterior, half, like=position)
+            half = jax.tree.map(lambda x, k=kept: x[:, k:], res.positions)
+            t_conf, se = configurational_temperature(
+                k_t, posterior, half, like=position
+            )
             lam = float(posterior.nbeta) * float(
-                np.mean(res.stats["loss_diff"][:, res.losses.shape[1] // 2:])
+                np.mean(res.stats["loss_diff"][:, res.losses.shape[1] // 2 :])
             )
         precise = se <= tolerance / 3
         ok = (not diverged) and precise and abs(t_conf - 1) <= tolerance
@@ -205,9 +254,11 @@ def calibrate_sgld(
         if ok:
             reason = (
                 f"largest tried step with |T_conf - 1| = {abs(t_conf - 1):.4f} <= "
-                f"{tolerance} (h_max at w* = {h_max:.4g}; trial {i + 1})"
+                f"{tolerance} (largest curvature seen {h_max:.4g}; trial {i + 1})"
             )
-            return Calibration(float(eps), t_conf, tolerance, h_max, tuple(trials), reason)
+            return Calibration(
+                float(eps), t_conf, tolerance, h_max, tuple(trials), reason
+            )
         if diverged or not np.isfinite(t_conf) or t_conf - 1 > 10 * tolerance:
             eps = eps * 0.1
         elif not precise and longer < 64:
@@ -223,5 +274,11 @@ def calibrate_sgld(
         f"no step passed |T_conf - 1| <= {tolerance} in {max_trials} trials; returning "
         f"the last ({best.step_size:.3g}, T_conf = {best.configurational_temperature:.4f})"
     )
-    return Calibration(best.step_size, best.configurational_temperature, tolerance, h_max,
-                       tuple(trials), reason)
+    return Calibration(
+        best.step_size,
+        best.configurational_temperature,
+        tolerance,
+        h_max,
+        tuple(trials),
+        reason,
+    )

@@ -104,11 +104,20 @@ class HMC(_Exact):
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.hmc.build_kernel()
         new, info = kernel(
-            rng_key, state, _logdensity_fn(posterior), self.step_size,
-            self.inverse_mass_matrix, self.num_integration_steps,
+            rng_key,
+            state,
+            _logdensity_fn(posterior),
+            self.step_size,
+            self.inverse_mass_matrix,
+            self.num_integration_steps,
         )
         return self._finish(
-            state, new, info, posterior, info.energy, info.num_integration_steps,
+            state,
+            new,
+            info,
+            posterior,
+            info.energy,
+            info.num_integration_steps,
             info.is_divergent,
         )
 
@@ -126,11 +135,20 @@ class NUTS(_Exact):
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.nuts.build_kernel()
         new, info = kernel(
-            rng_key, state, _logdensity_fn(posterior), self.step_size,
-            self.inverse_mass_matrix, self.max_num_doublings,
+            rng_key,
+            state,
+            _logdensity_fn(posterior),
+            self.step_size,
+            self.inverse_mass_matrix,
+            self.max_num_doublings,
         )
         return self._finish(
-            state, new, info, posterior, info.energy, info.num_integration_steps,
+            state,
+            new,
+            info,
+            posterior,
+            info.energy,
+            info.num_integration_steps,
             info.is_divergent,
         )
 
@@ -173,8 +191,10 @@ def window_adapt(
 
     def one(key):
         adapt = blackjax.window_adaptation(
-            algo, _logdensity_fn(posterior),
-            target_acceptance_rate=target_acceptance_rate, **extra,
+            algo,
+            _logdensity_fn(posterior),
+            target_acceptance_rate=target_acceptance_rate,
+            **extra,
         )
         (state, params), _ = adapt.run(key, position, num_steps=num_steps)
         return state.position, params["step_size"], params["inverse_mass_matrix"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,7 +60,9 @@ class SampleResult(NamedTuple):
 
 def broadcast_chains(position: PyTree, num_chains: int) -> PyTree:
     """Repeat a single position along a new leading chain axis."""
-    return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_chains,) + jnp.shape(x)), position)
+    return jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (num_chains,) + jnp.shape(x)), position
+    )
 
 
 def _chain_sharding(num_chains: int):
@@ -92,7 +95,9 @@ def _make_chunk(thinning: int, keep_positions: bool, record_full: bool):
 
     def chunk(state, post, sampler, key, num_draws_static):
         keys = jax.random.split(key, num_draws_static)
-        (state, _, _), (outs, pos) = jax.lax.scan(one_draw, (state, post, sampler), keys)
+        (state, _, _), (outs, pos) = jax.lax.scan(
+            one_draw, (state, post, sampler), keys
+        )
         # (draw, thinning, chain) -> (chain, draw * thinning)
         outs = jax.tree.map(
             lambda x: jnp.moveaxis(x.reshape((-1,) + x.shape[2:]), 0, 1), outs
@@ -185,7 +190,9 @@ def sample(
     if chunk_steps is None:
         chunk_draws = max(1, math.ceil(draws_total / 20))
     else:
-        chunk_draws = max(1, _validate.check_int("chunk_steps", chunk_steps) // thinning)
+        chunk_draws = max(
+            1, _validate.check_int("chunk_steps", chunk_steps) // thinning
+        )
     chunk_draws = min(chunk_draws, draws_total)
 
     sharding = _chain_sharding(num_chains)
@@ -225,7 +232,9 @@ def sample(
         done += size * thinning
         if bar is not None:
             n_div = int(np.any(outs["is_divergent"], axis=1).sum())
-            bar.set_postfix(loss=f"{np.nanmean(outs['loss'][:, -1]):.4g}", diverged=n_div)
+            bar.set_postfix(
+                loss=f"{np.nanmean(outs['loss'][:, -1]):.4g}", diverged=n_div
+            )
             bar.update(size * thinning)
         if on_chunk is not None:
             on_chunk(done, outs)
@@ -237,7 +246,9 @@ def sample(
     positions = None
     if keep_positions:
         positions = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *pos_all)
-    diverged = np.any(merged["is_divergent"], axis=1) | ~np.all(np.isfinite(losses), axis=1)
+    diverged = np.any(merged["is_divergent"], axis=1) | ~np.all(
+        np.isfinite(losses), axis=1
+    )
     return SampleResult(
         losses=losses,
         loss_kind=getattr(sampler, "info_loss_kind", "batch"),
@@ -256,5 +267,10 @@ def _progress(total: int, sampler, show: bool):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"{getattr(sampler, 'name', 'sampler')}", unit="step",
-                leave=False, mininterval=0.5)
+    return tqdm(
+        total=total,
+        desc=f"{getattr(sampler, 'name', 'sampler')}",
+        unit="step",
+        leave=False,
+        mininterval=0.5,
+    )

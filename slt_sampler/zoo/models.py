@@ -14,6 +14,7 @@ widths ``[d, 1]`` is regular regression (λ = d/2), ``[M, H, N]`` reduced-rank r
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -33,7 +34,7 @@ class ZooModel(NamedTuple):
     posterior: TemperedPosterior
     w_true: PyTree
     w_star: PyTree
-    true: "coefficients.LearningCoefficient"
+    true: coefficients.LearningCoefficient
     dim: int
     description: str
 
@@ -91,7 +92,7 @@ def aligned_low_rank(rng_key: PRNGKey, widths, r: int, scale: float = 1.0):
     ws = []
     for i in range(len(widths) - 1):
         d = jax.random.uniform(keys[len(widths) + i], (r,), minval=0.5, maxval=1.5)
-        ws.append(scale * (qs[i + 1] * d) @ qs[i].T)
+        ws.append(scale * (qs[i + 1] * d[None, :]) @ qs[i].T)
     return ws
 
 
@@ -108,8 +109,9 @@ def minimise(loss_fn, w0, *, num_steps: int = 1000, tol: float = 1e-7):
     def step(carry):
         w, state = carry
         value, grad = value_and_grad(w, state=state)
-        updates, state = opt.update(grad, state, w, value=value, grad=grad,
-                                    value_fn=loss_fn)
+        updates, state = opt.update(
+            grad, state, w, value=value, grad=grad, value_fn=loss_fn
+        )
         return optax.apply_updates(w, updates), state
 
     def keep_going(carry):
@@ -140,15 +142,20 @@ def linear_network(
     """A linear-Gaussian network of the given widths with a rank-``r`` truth.
 
     ``x ~ N(0, I)``, ``y = W_true x + N(0, σ²)`` with ``W_true`` built by
-    :func:`aligned_low_rank`; ``w_star`` is the Adam minimiser of ``L_n`` from the true
-    parameter (for ``r = 0`` the origin, which is stationary).
+    :func:`aligned_low_rank`; ``w_star`` is the L-BFGS minimiser of ``L_n`` from the
+    true parameter (SLT_REFERENCE §5 caveat 9: at the true parameter itself λ̂ comes out
+    about λ(1 − β)). For ``r = 0`` the true parameter, the origin, is a saddle of
+    ``L_n``; the search starts from a 1e-2 perturbation of it and reaches the nearby
+    minimiser that fits the noise.
     """
     widths = [int(h) for h in widths]
     if len(widths) < 2:
         raise ValueError(f"widths needs at least [input, output], got {widths}.")
     k_true, k_x, k_e = jax.random.split(rng_key, 3)
     if len(widths) == 2:
-        w_true = [jax.random.normal(k_true, (widths[1], widths[0])) / math.sqrt(widths[0])]
+        w_true = [
+            jax.random.normal(k_true, (widths[1], widths[0])) / math.sqrt(widths[0])
+        ]
         true = coefficients.regular(widths[0] * widths[1])
     else:
         w_true = aligned_low_rank(k_true, widths, r)
@@ -161,12 +168,24 @@ def linear_network(
     y = x @ _product(w_true).T + sigma * jax.random.normal(k_e, (n, widths[-1]))
     loglik = linear_network_loglik(sigma)
     full = linear_network_full_loss(sigma)
-    w_star = minimise(lambda w: full(w, (x, y)), w_true) if r > 0 or len(widths) == 2 else w_true
+    start = w_true
+    if r == 0 and len(widths) > 2:
+        # the origin is a saddle of L_n (it fits none of the noise); start next to it
+        k_j = jax.random.fold_in(k_true, 1)
+        start = [
+            1e-2 * jax.random.normal(jax.random.fold_in(k_j, i), w.shape)
+            for i, w in enumerate(w_true)
+        ]
+    w_star = minimise(lambda w: full(w, (x, y)), start)
     post = tempered_posterior(
-        loglik, (x, y), beta=beta if beta is not None else default_beta(n),
-        gamma=gamma, center=w_star, full_loss_fn=full,
+        loglik,
+        (x, y),
+        beta=beta if beta is not None else default_beta(n),
+        gamma=gamma,
+        center=w_star,
+        full_loss_fn=full,
     )
-    dim = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    dim = sum(a * b for a, b in itertools.pairwise(widths))
     label = name or f"linear{widths}_r{r}"
     desc = f"y = W_L…W_1 x + N(0, {sigma}²), widths {widths}, true rank {r}, n = {n}"
     return ZooModel(label, post, w_true, w_star, true, dim, desc)
@@ -224,12 +243,18 @@ def monomial_regression(
 
     w0 = jnp.zeros(len(powers))
     post = tempered_posterior(
-        loglik, (x, y), beta=beta if beta is not None else default_beta(n),
-        gamma=gamma, center=w0, full_loss_fn=full,
+        loglik,
+        (x, y),
+        beta=beta if beta is not None else default_beta(n),
+        gamma=gamma,
+        center=w0,
+        full_loss_fn=full,
     )
     true = coefficients.monomial(powers)
     name = "monomial_" + "_".join(f"w{j + 1}^{k}" for j, k in enumerate(powers))
-    return ZooModel(name, post, w0, w0, true, len(powers), f"y = Π w^k x + noise, k = {powers}")
+    return ZooModel(
+        name, post, w0, w0, true, len(powers), f"y = Π w^k x + noise, k = {powers}"
+    )
 
 
 def param_count(params: PyTree) -> int:

@@ -12,17 +12,30 @@ ArviZ DataTree and an L_n trace plot per model, and a plot of λ̂ against λ.
 
 from __future__ import annotations
 
+import os
+
+# On CPU, expose every core as a JAX device so that chains, which the driver shards over
+# all devices, run in parallel (GPU/TPU backends ignore this). Must precede importing jax.
+os.environ.setdefault(
+    "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
+)
+
 import argparse
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
 
 from slt_sampler import estimate_llc
 from slt_sampler.diagnostics.arviz import save_datatree
-from slt_sampler.diagnostics.plots import plot_llc_vs_truth, plot_loss_trace
+from slt_sampler.diagnostics.plots import (
+    plot_arviz_trace_rank,
+    plot_llc_vs_truth,
+    plot_loss_trace,
+)
 from slt_sampler.zoo import models as zoo
 
 HERE = Path(__file__).parent
@@ -30,20 +43,28 @@ HERE = Path(__file__).parent
 
 def build_zoo(key, quick: bool):
     """(factory, estimate_llc overrides) per model; factories are lazy (data costs)."""
-    k = iter(jax.random.split(key, 32))
+    keys = iter(jax.random.split(key, 32))
     if quick:
         return [
-            (lambda kk=next(k): zoo.regular(kk, 10), {}),
-            (lambda kk=next(k): zoo.reduced_rank(kk, 5, 5, 3, 0), {}),
-            (lambda kk=next(k): zoo.deep_linear(kk, [10, 10, 10, 10], 3),
-             {"max_steps": 80_000}),
+            (partial(zoo.regular, next(keys), 10), {}),
+            (partial(zoo.reduced_rank, next(keys), 5, 5, 3, 0), {}),
+            (
+                partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3),
+                {"max_steps": 80_000},
+            ),
         ]
-    entries = [(lambda kk=next(k), d=d: zoo.regular(kk, d), {}) for d in (2, 10, 50)]
-    for cfg in [(5, 5, 4, 0), (5, 5, 3, 0), (4, 8, 3, 0), (8, 4, 3, 0), (3, 4, 8, 0),
-                (6, 6, 4, 3)]:
-        entries.append((lambda kk=next(k), c=cfg: zoo.reduced_rank(kk, *c), {}))
-    entries.append((lambda kk=next(k): zoo.deep_linear(kk, [10, 10, 10, 10], 3), {}))
-    entries.append((lambda kk=next(k): zoo.deep_linear(kk, [50, 50, 50, 50, 50], 10), {}))
+    entries = [(partial(zoo.regular, next(keys), d), {}) for d in (2, 10, 50)]
+    for cfg in [
+        (5, 5, 4, 0),
+        (5, 5, 3, 0),
+        (4, 8, 3, 0),
+        (8, 4, 3, 0),
+        (3, 4, 8, 0),
+        (6, 6, 4, 3),
+    ]:
+        entries.append((partial(zoo.reduced_rank, next(keys), *cfg), {}))
+    entries.append((partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), {}))
+    entries.append((partial(zoo.deep_linear, next(keys), [50] * 5, 10), {}))
     return entries
 
 
@@ -63,7 +84,9 @@ def row_for(model, est, wall: float) -> dict:
         "llc_mcse": r.llc_mcse,
         "llc_std_between_chains": r.llc_std,
         "rel_error": r.llc / lam - 1,
-        "z_vs_finite_nbeta": (r.llc - corrected) / r.llc_mcse if r.llc_mcse > 0 else None,
+        "z_vs_finite_nbeta": (r.llc - corrected) / r.llc_mcse
+        if r.llc_mcse > 0
+        else None,
         "rhat": r.rhat,
         "ess": r.ess,
         "sampler": est.sampler,
@@ -84,15 +107,19 @@ def row_for(model, est, wall: float) -> dict:
 
 
 def print_row(row: dict) -> None:
-    print(f"{row['model']:<28} {row['d']:>6} {row['true_lambda']:>8.2f} "
-          f"{row['multiplicity']:>2} {row['llc']:>9.2f} ± {row['llc_mcse']:<6.2f} "
-          f"{100 * row['rel_error']:>+7.1f}% {row['sampler']:>5} "
-          f"{row['wall_time']:>7.1f}s {row['steps_per_second']:>9,.0f}", flush=True)
+    print(
+        f"{row['model']:<28} {row['d']:>6} {row['true_lambda']:>8.2f} "
+        f"{row['multiplicity']:>2} {row['llc']:>9.2f} ± {row['llc_mcse']:<6.2f} "
+        f"{100 * row['rel_error']:>+7.1f}% {row['sampler']:>5} "
+        f"{row['wall_time']:>7.1f}s {row['steps_per_second']:>9,.0f}",
+        flush=True,
+    )
 
 
 def main(argv=None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="3 models, capped runs (CI)")
     ap.add_argument("--sampler", default="sgld", choices=["sgld", "mala", "nuts"])
@@ -109,8 +136,10 @@ def main(argv=None) -> list[dict]:
         if isinstance(old, list):
             done = {r["model"]: r for r in old if r.get("settings") == settings}
 
-    print(f"{'model':<28} {'d':>6} {'true λ':>8} {'m':>2} {'λ̂ ± MCSE':>18} "
-          f"{'rel err':>8} {'smp':>5} {'wall':>8} {'steps/s':>9}")
+    print(
+        f"{'model':<28} {'d':>6} {'true λ':>8} {'m':>2} {'λ̂ ± MCSE':>18} "
+        f"{'rel err':>8} {'smp':>5} {'wall':>8} {'steps/s':>9}"
+    )
     rows = []
     key = jax.random.key(args.seed)
     for i, (factory, overrides) in enumerate(build_zoo(key, args.quick)):
@@ -120,19 +149,32 @@ def main(argv=None) -> list[dict]:
             print_row(rows[-1])
             continue
         t0 = time.perf_counter()
-        est = estimate_llc(jax.random.fold_in(key, 1000 + i), model.posterior,
-                           sampler=args.sampler, progress=None, **overrides)
+        est = estimate_llc(
+            jax.random.fold_in(key, 1000 + i),
+            model.posterior,
+            sampler=args.sampler,
+            progress=None,
+            **overrides,
+        )
         row = row_for(model, est, time.perf_counter() - t0)
         row["settings"] = settings
         rows.append(row)
         print_row(row)
-        save_datatree(est.to_datatree(), out / f"{model.name}.nc")
+        dt = est.to_datatree()
+        save_datatree(dt, out / f"{model.name}.nc")
+        plot_arviz_trace_rank(
+            dt.isel(draw=slice(est.burn_in, None)), path=out / f"arviz_{model.name}.png"
+        )
         thin = max(1, est.num_steps // 4000)
-        plot_loss_trace(est.losses[:, ::thin], path=out / f"trace_{model.name}.png",
-                        title=f"{model.name}: L_n trace ({est.sampler}, "
-                              f"ε={est.step_size:.2g}, γ={est.gamma:g}, every "
-                              f"{thin} steps)",
-                        init_loss=est.result.init_loss, burn_in=est.burn_in // thin)
+        plot_loss_trace(
+            est.losses[:, ::thin],
+            path=out / f"trace_{model.name}.png",
+            title=f"{model.name}: L_n trace ({est.sampler}, "
+            f"ε={est.step_size:.2g}, γ={est.gamma:g}, every "
+            f"{thin} steps)",
+            init_loss=est.result.init_loss,
+            burn_in=est.burn_in // thin,
+        )
         results_path.write_text(json.dumps(rows, indent=2))
     results_path.write_text(json.dumps(rows, indent=2))
     plot_llc_vs_truth(rows, path=out / "llc_vs_truth.png")

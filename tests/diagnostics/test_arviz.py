@@ -254,3 +254,13 @@ def test_plot_llc_vs_truth_rejects_bad_rows(tmp_path, rows, problem):
         ValueError, match=rf"`rows` must be a non-empty list.*{problem}"
     ):
         plots.plot_llc_vs_truth(rows, path=tmp_path / "x.png")
+
+
+def test_arviz_native_trace_and_rank_plot(tmp_path):
+    from slt_sampler.diagnostics.plots import plot_arviz_trace_rank
+
+    x = np.random.default_rng(0).normal(size=(4, 300))
+    out = plot_arviz_trace_rank(sarviz.to_datatree(x), path=tmp_path / "az.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 10_000
+    assert not list(tmp_path.glob("*.part*.png"))

@@ -38,4 +38,8 @@ def test_true_coefficients_come_from_the_theorems():
 
 def test_aligned_truth_has_rank_r_in_every_layer():
     ws = zoo.aligned_low_rank(jax.random.key(0), [6, 5, 7, 4], 2)
-    assert [int(np.linalg.matrix_rank(np.asarray(w), tol=1e-5)) for w in ws] == [2, 2, 2]
+    assert [int(np.linalg.matrix_rank(np.asarray(w), tol=1e-5)) for w in ws] == [
+        2,
+        2,
+        2,
+    ]
