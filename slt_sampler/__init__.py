@@ -13,7 +13,9 @@ from .posterior.base import tempered_posterior as tempered_posterior
 from .posterior.numpyro_bridge import from_numpyro as from_numpyro
 from .samplers.calibrate import Calibration as Calibration
 from .samplers.calibrate import calibrate_sgld as calibrate_sgld
-from .samplers.calibrate import configurational_temperature as configurational_temperature
+from .samplers.calibrate import (
+    configurational_temperature as configurational_temperature,
+)
 from .samplers.hmc import HMC as HMC
 from .samplers.hmc import MALA as MALA
 from .samplers.hmc import NUTS as NUTS

@@ -66,7 +66,9 @@ def check_data(data) -> int:
     """
     leaves = jax.tree_util.tree_leaves_with_path(data)
     if not leaves:
-        raise ValueError("data is empty: pass arrays (or a pytree of arrays) of shape (n, ...).")
+        raise ValueError(
+            "data is empty: pass arrays (or a pytree of arrays) of shape (n, ...)."
+        )
     n = None
     for path, leaf in leaves:
         shape = np.shape(leaf)
@@ -101,7 +103,9 @@ def check_same_tree(name: str, tree, other_name: str, other) -> None:
         if np.shape(a) != np.shape(b):
             raise ValueError(
                 TREE_MISMATCH.format(
-                    name=name, other=other_name, detail=f"shape {np.shape(a)} vs {np.shape(b)}"
+                    name=name,
+                    other=other_name,
+                    detail=f"shape {np.shape(a)} vs {np.shape(b)}",
                 )
             )
 

@@ -35,8 +35,15 @@ def gaussian_regression(seed: int = 0, n: int = 500, d: int = 3, sigma: float = 
     return x, y, loglik, logprior
 
 
-def exact_mean_nll(x, y, beta: float, sigma: float = 1.0, prior_prec: float = 1.0,
-                   gamma: float = 0.0, center=None) -> float:
+def exact_mean_nll(
+    x,
+    y,
+    beta: float,
+    sigma: float = 1.0,
+    prior_prec: float = 1.0,
+    gamma: float = 0.0,
+    center=None,
+) -> float:
     """Closed-form ``E_β[n L_n]`` of the conjugate model (SLT_REFERENCE §4.2), with an
     optional Gaussian localiser folded into the prior precision."""
     x = np.asarray(x, np.float64)
@@ -56,6 +63,12 @@ def exact_mean_nll(x, y, beta: float, sigma: float = 1.0, prior_prec: float = 1.
 def regression_posterior(seed=0, n=500, d=3, beta=None, gamma=0.0, prior=True):
     x, y, loglik, logprior = gaussian_regression(seed, n, d)
     center = jnp.zeros(d)
-    post = tempered_posterior(loglik, (x, y), logprior_fn=logprior if prior else None,
-                              beta=beta, gamma=gamma, center=center)
+    post = tempered_posterior(
+        loglik,
+        (x, y),
+        logprior_fn=logprior if prior else None,
+        beta=beta,
+        gamma=gamma,
+        center=center,
+    )
     return post, x, y

@@ -13,6 +13,7 @@ from slt_sampler import MALA, estimate_llc, full_loss, llc, sample
 from slt_sampler.zoo import models as zoo
 
 pytestmark = pytest.mark.slow
+long = pytest.mark.long  # minutes each on 2 CPU cores: run by hand with `-m long`
 
 
 def _msg(model, est, target):
@@ -49,6 +50,7 @@ RRR = [
 ]
 
 
+@long
 @pytest.mark.parametrize("cfg", RRR, ids=lambda c: "M{}_N{}_H{}_r{}".format(*c))
 def test_reduced_rank_regression(cfg):
     model = zoo.reduced_rank(jax.random.key(sum(cfg)), *cfg)
@@ -100,6 +102,7 @@ def _exact_mala(model, gamma):
     return llc(res.losses[:, 50_000:], init, n=post.n, beta=float(post.beta))
 
 
+@long
 def test_dln_42_at_default_localisation(dln):
     assert dln.true == (42.0, 3)
     assert float(dln.posterior.gamma) == 1.0  # the zoo's default localisation
@@ -107,6 +110,7 @@ def test_dln_42_at_default_localisation(dln):
     assert abs(est.result.llc / 42 - 1) <= 0.10, _msg(dln, est, 42)
 
 
+@long
 @pytest.mark.parametrize("gamma", [1.0, 100.0])
 def test_calibrated_sgld_agrees_with_exact_sampler(dln, gamma):
     exact = _exact_mala(dln, gamma)
@@ -119,6 +123,7 @@ def test_calibrated_sgld_agrees_with_exact_sampler(dln, gamma):
         assert est.result.llc < 0.85 * 42, _msg(dln, est, exact.llc)
 
 
+@long
 def test_dln_with_10k_parameters_within_15_percent():
     model = zoo.deep_linear(jax.random.key(3), [50, 50, 50, 50, 50], 10)
     assert model.dim >= 10_000

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +69,7 @@ class TemperedPosterior:
     center: PyTree | None
     full_loss_fn: Callable[[PyTree, PyTree], Array] | None = None
 
-    def replace(self, **changes) -> "TemperedPosterior":
+    def replace(self, **changes) -> TemperedPosterior:
         """Return a copy with fields replaced (``beta``, ``gamma``, ``center``, ...).
 
         β and γ keep the posterior's dtype (a Python float would otherwise make a
@@ -190,7 +190,9 @@ def full_loss(
         return batch_loss(posterior, params, posterior.data)
     num_full = n // chunk_size
     head = jax.tree.map(
-        lambda x: x[: num_full * chunk_size].reshape((num_full, chunk_size) + x.shape[1:]),
+        lambda x: x[: num_full * chunk_size].reshape(
+            (num_full, chunk_size) + x.shape[1:]
+        ),
         posterior.data,
     )
     sums = jax.lax.map(lambda b: jnp.sum(posterior.loglik_fn(params, b)), head)
@@ -230,11 +232,15 @@ def logdensity_and_loss(
     posterior: TemperedPosterior, params: PyTree, batch: PyTree | None = None
 ) -> tuple[Array, Array]:
     """Like :func:`logdensity` but also returns the (batch or full) loss, for ``has_aux``."""
-    loss = full_loss(posterior, params) if batch is None else batch_loss(
-        posterior, params, batch
+    loss = (
+        full_loss(posterior, params)
+        if batch is None
+        else batch_loss(posterior, params, batch)
     )
-    lp = log_prior(posterior, params) - posterior.nbeta * loss - localization_term(
-        posterior, params
+    lp = (
+        log_prior(posterior, params)
+        - posterior.nbeta * loss
+        - localization_term(posterior, params)
     )
     return lp, loss
 

@@ -109,7 +109,11 @@ def from_numpyro(
         u_center = unconstrain_fn(model, data, kwargs, center)
         init = u_center
     post = tempered_posterior(
-        loglik_fn, tuple(data), logprior_fn=logprior_fn, beta=beta, gamma=gamma,
+        loglik_fn,
+        tuple(data),
+        logprior_fn=logprior_fn,
+        beta=beta,
+        gamma=gamma,
         center=u_center,
     )
     return post, init
@@ -135,5 +139,6 @@ def constrain(
 ) -> dict:
     """Map unconstrained positions (with ``batch_ndims`` leading axes, e.g. 2 for
     ``(chain, draw)``) to the model's constrained latent values."""
-    return constrain_fn(model, data, dict(model_kwargs or {}), position,
-                        batch_ndims=batch_ndims)
+    return constrain_fn(
+        model, data, dict(model_kwargs or {}), position, batch_ndims=batch_ndims
+    )

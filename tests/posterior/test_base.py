@@ -60,10 +60,13 @@ def test_full_loss_chunks_equal_direct_mean():
 def test_logdensity_composes_prior_tempering_and_localisation():
     x, y, loglik, logprior = gaussian_regression(n=50, d=2)
     c = jnp.array([1.0, -1.0])
-    post = tempered_posterior(loglik, (x, y), logprior_fn=logprior, beta=0.3, gamma=2.0,
-                              center=c)
+    post = tempered_posterior(
+        loglik, (x, y), logprior_fn=logprior, beta=0.3, gamma=2.0, center=c
+    )
     w = jnp.array([0.5, 0.5])
-    expected = logprior(w) + 0.3 * jnp.sum(loglik(w, (x, y))) - 1.0 * jnp.sum((w - c) ** 2)
+    expected = (
+        logprior(w) + 0.3 * jnp.sum(loglik(w, (x, y))) - 1.0 * jnp.sum((w - c) ** 2)
+    )
     np.testing.assert_allclose(logdensity(post, w), expected, rtol=1e-5)
 
 

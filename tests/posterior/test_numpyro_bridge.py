@@ -16,7 +16,11 @@ from slt_sampler.samplers.hmc import default_inverse_mass_matrix
 
 def _data(n=200):
     x = jax.random.normal(jax.random.key(0), (n, 2))
-    y = x @ jnp.array([1.0, -0.5]) + 0.3 + 0.8 * jax.random.normal(jax.random.key(1), (n,))
+    y = (
+        x @ jnp.array([1.0, -0.5])
+        + 0.3
+        + 0.8 * jax.random.normal(jax.random.key(1), (n,))
+    )
     return x, y
 
 
@@ -25,7 +29,9 @@ def model(x, y, beta=1.0):
     b = numpyro.sample("b", dist.Normal(0, 1))
     s = numpyro.sample("s", dist.HalfNormal(1.0))
     with numpyro.plate("data", x.shape[0]):
-        with numpyro.handlers.scale(scale=beta):  # NumPyro's own tempering, for the check
+        with numpyro.handlers.scale(
+            scale=beta
+        ):  # NumPyro's own tempering, for the check
             numpyro.sample("y", dist.Normal(x @ w + b, s), obs=y)
 
 
@@ -39,8 +45,12 @@ def test_observed_sites_are_the_per_datum_likelihood_latents_the_prior():
     expected_ll = dist.Normal(x @ c["w"] + c["b"], c["s"]).log_prob(y)
     np.testing.assert_allclose(ll, expected_ll, rtol=1e-5)
     # prior with the log|Jacobian| of s = exp(u)
-    expected_lp = (dist.Normal(0, 1).log_prob(c["w"]).sum() + dist.Normal(0, 1).log_prob(c["b"])
-                   + dist.HalfNormal(1.0).log_prob(c["s"]) + init["s"])
+    expected_lp = (
+        dist.Normal(0, 1).log_prob(c["w"]).sum()
+        + dist.Normal(0, 1).log_prob(c["b"])
+        + dist.HalfNormal(1.0).log_prob(c["s"])
+        + init["s"]
+    )
     np.testing.assert_allclose(log_prior(post, init), expected_lp, rtol=1e-5)
 
 
@@ -67,16 +77,36 @@ def test_nuts_mean_loss_agrees_with_numpyro_mcmc():
     x, y = _data()
     post, init = from_numpyro(jax.random.key(2), model, x, y)
     beta = float(post.beta)
-    tuned, starts = window_adapt(jax.random.key(3), NUTS(1.0, default_inverse_mass_matrix(init)),
-                                 post, init, num_chains=4, num_steps=500)
-    ours = sample(jax.random.key(4), tuned, post, starts, num_chains=4, num_steps=2000,
-                  chains_axis=True, progress=False).losses
+    tuned, starts = window_adapt(
+        jax.random.key(3),
+        NUTS(1.0, default_inverse_mass_matrix(init)),
+        post,
+        init,
+        num_chains=4,
+        num_steps=500,
+    )
+    ours = sample(
+        jax.random.key(4),
+        tuned,
+        post,
+        starts,
+        num_chains=4,
+        num_steps=2000,
+        chains_axis=True,
+        progress=False,
+    ).losses
 
-    mcmc = MCMC(NumPyroNUTS(model), num_warmup=1000, num_samples=2000, num_chains=2,
-                chain_method="sequential", progress_bar=False)
+    mcmc = MCMC(
+        NumPyroNUTS(model),
+        num_warmup=1000,
+        num_samples=2000,
+        num_chains=2,
+        chain_method="sequential",
+        progress_bar=False,
+    )
     mcmc.run(jax.random.key(5), x, y, beta=beta)
     s = mcmc.get_samples(group_by_chain=True)
-    nll = lambda w, b, sd: -jnp.mean(dist.Normal(x @ w + b, sd).log_prob(y))  # noqa: E731
+    nll = lambda w, b, sd: -jnp.mean(dist.Normal(x @ w + b, sd).log_prob(y))
     theirs = np.asarray(jax.vmap(jax.vmap(nll))(s["w"], s["b"], s["s"]))
     se = np.hypot(mcse_mean(ours), mcse_mean(theirs))
     assert abs(ours.mean() - theirs.mean()) <= 3 * se, (ours.mean(), theirs.mean(), se)

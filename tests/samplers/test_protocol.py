@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from slt_sampler import HMC, MALA, NUTS, SGHMC, SGLD, sample
-from slt_sampler.samplers.hmc import default_inverse_mass_matrix
 from tests.helpers import regression_posterior
 
 D = 3
@@ -49,7 +48,9 @@ def test_kernel_contract(sampler):
 @pytest.mark.parametrize("sampler", _samplers(), ids=lambda s: f"{s.name}")
 def test_driver_shapes_and_reproducibility(sampler):
     post, _, _ = regression_posterior(n=200, d=D, gamma=1.0)
-    kw = dict(num_chains=2, num_steps=40, thinning=4, keep_positions=True, progress=False)
+    kw = dict(
+        num_chains=2, num_steps=40, thinning=4, keep_positions=True, progress=False
+    )
     r1 = sample(jax.random.key(1), sampler, post, jnp.zeros(D), **kw)
     r2 = sample(jax.random.key(1), sampler, post, jnp.zeros(D), **kw)
     r3 = sample(jax.random.key(2), sampler, post, jnp.zeros(D), **kw)
@@ -69,31 +70,58 @@ def test_new_step_size_or_beta_reuses_the_compiled_chunk():
     kw = dict(num_chains=2, num_steps=10, progress=False)
     sample(jax.random.key(0), SGLD(jnp.asarray(1e-3), 16), post, jnp.zeros(D), **kw)
     before = len(run._COMPILED)
-    sample(jax.random.key(0), SGLD(jnp.asarray(5e-4), 16), post.replace(beta=0.3),
-           jnp.zeros(D), **kw)
+    sample(
+        jax.random.key(0),
+        SGLD(jnp.asarray(5e-4), 16),
+        post.replace(beta=0.3),
+        jnp.zeros(D),
+        **kw,
+    )
     assert len(run._COMPILED) == before
 
 
 def test_thinning_must_divide_num_steps():
     post, _, _ = regression_posterior(n=50, d=D)
     with pytest.raises(ValueError, match="multiple of thinning"):
-        sample(jax.random.key(0), SGLD(jnp.asarray(1e-3)), post, jnp.zeros(D),
-               num_chains=1, num_steps=10, thinning=3)
+        sample(
+            jax.random.key(0),
+            SGLD(jnp.asarray(1e-3)),
+            post,
+            jnp.zeros(D),
+            num_chains=1,
+            num_steps=10,
+            thinning=3,
+        )
 
 
 def test_divergence_is_flagged_per_chain():
     post, _, _ = regression_posterior(n=200, d=D, gamma=1.0)
-    r = sample(jax.random.key(0), SGLD(jnp.asarray(10.0)), post, jnp.zeros(D),
-               num_chains=3, num_steps=50, progress=False)
+    r = sample(
+        jax.random.key(0),
+        SGLD(jnp.asarray(10.0)),
+        post,
+        jnp.zeros(D),
+        num_chains=3,
+        num_steps=50,
+        progress=False,
+    )
     assert r.diverged.all()
 
 
 def test_on_chunk_receives_partial_results():
     post, _, _ = regression_posterior(n=50, d=D, gamma=1.0)
     seen = []
-    sample(jax.random.key(0), SGLD(jnp.asarray(1e-3)), post, jnp.zeros(D), num_chains=2,
-           num_steps=100, chunk_steps=25, progress=False,
-           on_chunk=lambda done, outs: seen.append((done, outs["loss"].shape)))
+    sample(
+        jax.random.key(0),
+        SGLD(jnp.asarray(1e-3)),
+        post,
+        jnp.zeros(D),
+        num_chains=2,
+        num_steps=100,
+        chunk_steps=25,
+        progress=False,
+        on_chunk=lambda done, outs: seen.append((done, outs["loss"].shape)),
+    )
     assert seen == [(25, (2, 25)), (50, (2, 25)), (75, (2, 25)), (100, (2, 25))]
 
 
@@ -111,10 +139,19 @@ print("OK", r.losses.shape)
 
 
 def test_chains_are_sharded_over_all_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
+    env = dict(
+        os.environ,
+        XLA_FLAGS="--xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
+    )
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    out = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "OK (8, 20)" in out.stdout
