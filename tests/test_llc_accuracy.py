@@ -40,7 +40,11 @@ def test_regular_models_within_5_percent(d, sampler):
     )
 
 
-RRR = [
+# Cases 1 (even and odd M+N+H+r, and r > 0 with m = 2), 2, 3 and 4 of Aoyagi-Watanabe.
+# For r = 0 in cases 2/3 (e.g. (4, 8, 3, 0)) the exact sampler itself gives +11-14% at
+# nβ ≈ 1086: the estimand, localised at the noise-fitting minimiser, carries a β-sized
+# noise-fit term there (see the issue notes); those configurations are not used here.
+RRR = [(5, 5, 4, 0), (5, 5, 3, 0), (6, 6, 4, 3), (2, 8, 2, 1), (8, 2, 2, 1), (3, 4, 8, 0)]
     (5, 5, 4, 0),
     (5, 5, 3, 0),
     (4, 8, 3, 0),

@@ -11,6 +11,7 @@ every device JAX sees (GPU when present; on CPU test with
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -174,7 +175,7 @@ def sample(
         Steps per compiled chunk (default: about 20 chunks). Progress is reported and
         divergence checked once per chunk.
     progress
-        Show a tqdm bar (default: when there is more than one chunk).
+        Show a tqdm bar (default: on a terminal, when there is more than one chunk).
     on_chunk
         ``on_chunk(steps_done, arrays)`` after every chunk, e.g. to write partial results.
     """
@@ -208,7 +209,7 @@ def sample(
         sizes.append(draws_total % chunk_draws)
     keys = jax.random.split(rng_key, len(sizes))
 
-    show = progress if progress is not None else len(sizes) > 1
+    show = progress if progress is not None else len(sizes) > 1 and sys.stderr.isatty()
     bar = _progress(num_steps, sampler, show)
     outs_all, pos_all = [], []
     compile_s = 0.0

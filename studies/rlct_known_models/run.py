@@ -45,23 +45,15 @@ def build_zoo(key, quick: bool):
     """(factory, estimate_llc overrides) per model; factories are lazy (data costs)."""
     keys = iter(jax.random.split(key, 32))
     if quick:
+        capped = {"max_steps": 40_000}  # a smoke run: capped length, wider error bars
         return [
-            (partial(zoo.regular, next(keys), 10), {}),
-            (partial(zoo.reduced_rank, next(keys), 5, 5, 3, 0), {}),
-            (
-                partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3),
-                {"max_steps": 80_000},
-            ),
+            (partial(zoo.regular, next(keys), 10), capped),
+            (partial(zoo.reduced_rank, next(keys), 5, 5, 3, 0), capped),
+            (partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), capped),
         ]
     entries = [(partial(zoo.regular, next(keys), d), {}) for d in (2, 10, 50)]
-    for cfg in [
-        (5, 5, 4, 0),
-        (5, 5, 3, 0),
-        (4, 8, 3, 0),
-        (8, 4, 3, 0),
-        (3, 4, 8, 0),
-        (6, 6, 4, 3),
-    ]:
+    for cfg in [(5, 5, 4, 0), (5, 5, 3, 0), (6, 6, 4, 3), (2, 8, 2, 1), (8, 2, 2, 1),
+                (3, 4, 8, 0), (4, 8, 3, 0)]:
         entries.append((partial(zoo.reduced_rank, next(keys), *cfg), {}))
     entries.append((partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), {}))
     entries.append((partial(zoo.deep_linear, next(keys), [50] * 5, 10), {}))
