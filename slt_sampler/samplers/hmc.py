@@ -62,6 +62,26 @@ class _Exact:
         del rng_key
         return self._blackjax.init(position, _logdensity_fn(posterior))
 
+    def _trajectory_step(self, kernel, rng_key, state, posterior, trajectory_arg):
+        """One HMC / NUTS step (their kernels differ only in the trajectory argument)."""
+        new, info = kernel(
+            rng_key,
+            state,
+            _logdensity_fn(posterior),
+            self.step_size,
+            self.inverse_mass_matrix,
+            trajectory_arg,
+        )
+        return self._finish(
+            state,
+            new,
+            info,
+            posterior,
+            info.energy,
+            info.num_integration_steps,
+            info.is_divergent,
+        )
+
     def _finish(self, state, new, info, posterior, energy, steps, divergent):
         loss = _loss_from_logdensity(posterior, state.position, state.logdensity)
         bad = divergent | ~jnp.isfinite(new.logdensity) | ~jnp.isfinite(loss)
@@ -103,22 +123,8 @@ class HMC(_Exact):
 
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.hmc.build_kernel()
-        new, info = kernel(
-            rng_key,
-            state,
-            _logdensity_fn(posterior),
-            self.step_size,
-            self.inverse_mass_matrix,
-            self.num_integration_steps,
-        )
-        return self._finish(
-            state,
-            new,
-            info,
-            posterior,
-            info.energy,
-            info.num_integration_steps,
-            info.is_divergent,
+        return self._trajectory_step(
+            kernel, rng_key, state, posterior, self.num_integration_steps
         )
 
 
@@ -134,22 +140,8 @@ class NUTS(_Exact):
 
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.nuts.build_kernel()
-        new, info = kernel(
-            rng_key,
-            state,
-            _logdensity_fn(posterior),
-            self.step_size,
-            self.inverse_mass_matrix,
-            self.max_num_doublings,
-        )
-        return self._finish(
-            state,
-            new,
-            info,
-            posterior,
-            info.energy,
-            info.num_integration_steps,
-            info.is_divergent,
+        return self._trajectory_step(
+            kernel, rng_key, state, posterior, self.max_num_doublings
         )
 
 

@@ -95,8 +95,20 @@ def _paired_diff(posterior: TemperedPosterior, loss: Array, batch) -> Array:
     return loss - jax.lax.stop_gradient(base)
 
 
+class _StochasticGradient:
+    """Shared init of the stochastic-gradient samplers (the state is the position)."""
+
+    info_loss_kind = "batch"
+
+    def init(
+        self, position: PyTree, posterior: TemperedPosterior, rng_key=None
+    ) -> SGLDState:
+        del posterior, rng_key
+        return SGLDState(position)
+
+
 @dataclasses.dataclass(frozen=True)
-class SGLD:
+class SGLD(_StochasticGradient):
     """Stochastic gradient Langevin dynamics (Welling & Teh 2011), BlackJAX's Euler step.
 
     Parameters
@@ -110,13 +122,6 @@ class SGLD:
     step_size: Array
     batch_size: int | None = None
     name = "sgld"
-    info_loss_kind = "batch"
-
-    def init(
-        self, position: PyTree, posterior: TemperedPosterior, rng_key=None
-    ) -> SGLDState:
-        del posterior, rng_key
-        return SGLDState(position)
 
     def step(
         self, rng_key: PRNGKey, state: SGLDState, posterior: TemperedPosterior
@@ -135,7 +140,7 @@ class SGLD:
 
 
 @dataclasses.dataclass(frozen=True)
-class SGHMC:
+class SGHMC(_StochasticGradient):
     """Stochastic gradient HMC (Chen et al. 2014) through BlackJAX's ``sghmc`` kernel.
 
     Parameters
@@ -156,13 +161,6 @@ class SGHMC:
     num_integration_steps: int = 10
     batch_size: int | None = None
     name = "sghmc"
-    info_loss_kind = "batch"
-
-    def init(
-        self, position: PyTree, posterior: TemperedPosterior, rng_key=None
-    ) -> SGLDState:
-        del posterior, rng_key
-        return SGLDState(position)
 
     def step(
         self, rng_key: PRNGKey, state: SGLDState, posterior: TemperedPosterior
