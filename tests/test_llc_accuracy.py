@@ -45,13 +45,6 @@ def test_regular_models_within_5_percent(d, sampler):
 # nβ ≈ 1086: the estimand, localised at the noise-fitting minimiser, carries a β-sized
 # noise-fit term there (see the issue notes); those configurations are not used here.
 RRR = [(5, 5, 4, 0), (5, 5, 3, 0), (6, 6, 4, 3), (2, 8, 2, 1), (8, 2, 2, 1), (3, 4, 8, 0)]
-    (5, 5, 4, 0),
-    (5, 5, 3, 0),
-    (4, 8, 3, 0),
-    (8, 4, 3, 0),
-    (3, 4, 8, 0),
-    (6, 6, 4, 3),
-]
 
 
 @long
