@@ -61,6 +61,7 @@ class LLCEstimate(NamedTuple):
     steps_per_second: float
     compile_seconds: float
     run_seconds: float
+    settled: bool = True
 
     def to_datatree(self):
         """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``)."""
@@ -236,7 +237,7 @@ def estimate_llc(
         num_chains,
         calibrate_kw or {},
     )
-    trace, res, run_s, compile_s = _run(
+    trace, res, run_s, compile_s, settled = _run(
         k_run,
         smp,
         posterior,
@@ -250,6 +251,14 @@ def estimate_llc(
         target_rel_mcse,
     )
     num_steps = trace.shape[1]
+    if adaptive and not settled:
+        warnings.warn(
+            f"the L_n trace was not yet stationary and {target_rel_mcse:.0%}-precise "
+            f"after max_steps = {max_steps} steps: λ̂ may still be drifting (slow "
+            "directions). Raise max_steps.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if burn_in is None:
         burn_in = num_steps // 2 if adaptive else num_steps // 4
     result = llc(
@@ -302,6 +311,7 @@ def estimate_llc(
         steps_per_second=num_chains * num_steps / max(run_s, 1e-12),
         compile_seconds=compile_s,
         run_seconds=run_s,
+        settled=bool(settled) if adaptive else True,
     )
 
 
@@ -339,11 +349,11 @@ def _run(
         trace = np.concatenate(traces, axis=1)
         total = trace.shape[1]
         kept = trace[:, total // 2 :]
-        if total >= max_steps or (
-            _stationary(kept)
-            and _precise(kept, init_loss, float(posterior.nbeta), target_rel_mcse)
-        ):
-            return trace, res, run_s, compile_s
+        done = _stationary(kept) and _precise(
+            kept, init_loss, float(posterior.nbeta), target_rel_mcse
+        )
+        if done or total >= max_steps:
+            return trace, res, run_s, compile_s, done
         start, chains_axis = res.final_state.position, True
         steps = min(total, max_steps - total)
 

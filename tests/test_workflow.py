@@ -75,3 +75,11 @@ def test_needs_a_centre():
     post = tempered_posterior(lambda w, b: -((b - w) ** 2), jnp.zeros(10))
     with pytest.raises(ValueError, match="center"):
         estimate_llc(jax.random.key(0), post)
+
+
+def test_adaptive_run_warns_when_it_hits_its_cap(small):
+    with pytest.warns(RuntimeWarning, match="max_steps"):
+        est = estimate_llc(jax.random.key(3), small.posterior, step_size=2e-5,
+                           max_steps=40_000, target_rel_mcse=1e-9, num_chains=2,
+                           gamma_check=(), progress=False)
+    assert not est.settled and est.num_steps == 40_000

@@ -80,6 +80,7 @@ def row_for(model, est, wall: float) -> dict:
         if r.llc_mcse > 0
         else None,
         "rhat": r.rhat,
+        "settled": est.settled,
         "ess": r.ess,
         "sampler": est.sampler,
         "step_size": est.step_size,
