@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
+from .estimators import _mcse
 from .estimators.llc import LLCResult, llc
 from .posterior.base import TemperedPosterior, full_loss
 from .samplers.calibrate import Calibration, calibrate_sgld, max_curvature
@@ -360,8 +361,6 @@ def _run(
 
 def _stationary(kept: np.ndarray) -> bool:
     """Split-R-hat < 1.01 and the two halves' means agree within 2 combined MCSE."""
-    from .estimators import _mcse
-
     if kept.shape[0] >= 2 and _mcse.rhat(kept) >= 1.01:
         return False
     half = kept.shape[1] // 2
@@ -372,8 +371,6 @@ def _stationary(kept: np.ndarray) -> bool:
 
 def _precise(kept: np.ndarray, init_loss: float, nbeta: float, target: float) -> bool:
     """MCSE of λ̂ from ``kept`` is at most ``target`` × |λ̂|."""
-    from .estimators import _mcse
-
     lam = nbeta * (kept.mean() - init_loss)
     return nbeta * _mcse.mcse_mean(kept) <= target * abs(lam)
 

@@ -98,8 +98,7 @@ def from_numpyro(
         return -potential_energy(prior_model, data, kwargs, u)
 
     def loglik_fn(u, batch):
-        params = constrain_fn(model, tuple(batch), kwargs, u)
-        ll = log_likelihood(model, params, *batch, batch_ndims=0, **kwargs)
+        ll = _site_logliks(model, tuple(batch), kwargs, u)
         b = jax.tree.leaves(batch)[0].shape[0]
         return sum(jnp.reshape(ll[s], (b, -1)).sum(axis=1) for s in sites)
 
@@ -119,10 +118,15 @@ def from_numpyro(
     return post, init
 
 
+def _site_logliks(model, batch: tuple, kwargs: dict, u: dict) -> dict:
+    """Log-probabilities of every observed site at unconstrained ``u`` on ``batch``."""
+    params = constrain_fn(model, batch, kwargs, u)
+    return log_likelihood(model, params, *batch, batch_ndims=0, **kwargs)
+
+
 def _check_per_datum(model, data, kwargs, init, sites) -> None:
     n = np.shape(data[0])[0]
-    params = constrain_fn(model, data, kwargs, init)
-    ll = log_likelihood(model, params, *data, batch_ndims=0, **kwargs)
+    ll = _site_logliks(model, tuple(data), kwargs, init)
     for s in sites:
         shape = np.shape(ll[s])
         if len(shape) == 0 or shape[0] != n:

@@ -167,9 +167,10 @@ class SGHMC(_StochasticGradient):
     ) -> tuple[SGLDState, SGInfo]:
         k_batch, k_step = jax.random.split(rng_key)
         batch = _batch(k_batch, posterior, self.batch_size)
-        loss = batch_loss(
-            posterior, state.position, posterior.data if batch is None else batch
-        )
+        if batch is None:
+            loss = full_loss(posterior, state.position)
+        else:
+            loss = batch_loss(posterior, state.position, batch)
 
         def grad_estimator(w, b):
             return jax.grad(lambda p: logdensity(posterior, p, b))(w)
