@@ -16,6 +16,11 @@ Array = jax.Array
 
 _MSG_RATE = "dropout_rate must be in [0, 1), got {value!r}."
 _MSG_DIM = "dim must be even to split into two halves, got {value!r}."
+_MSG_DEPTH = "depth must be a positive int (number of blocks), got {value!r}."
+_MSG_SCALE = (
+    "scale must be a non-negative float (residual-branch scale) or None for the "
+    "default 1/sqrt(depth), got {value!r}."
+)
 
 
 class CompiledCost(NamedTuple):
@@ -68,17 +73,30 @@ def init_coupling_mlp(
     hidden: int,
     *,
     affine: bool = False,
-    scale: float = 1.0,
+    scale: float | None = None,
     dtype: Any = jnp.float32,
 ) -> CouplingParams:
     """Stacked parameters for :func:`mlp_residual` ``F`` and ``G`` over ``depth`` blocks.
 
-    ``W1 ~ N(0, 1/(dim/2))`` (LeCun normal), ``W2 ~ N(0, scale^2/hidden)``, biases 0;
-    ``scale`` is the residual-branch scale (default 1.0, the usual LeCun init).
+    ``W1 ~ N(0, 1/(dim/2))`` (LeCun normal), ``W2 ~ N(0, scale^2/hidden)``, biases 0.
     Affine couplings get an output of width ``dim`` (``s`` and ``t``).
+
+    ``scale`` is the residual-branch scale. The default ``None`` means
+    ``1/sqrt(depth)``: the ``depth`` residual increments then add O(1) variance in
+    total, so the output/input norm ratio stays near 1.2 at any depth and the
+    float32 reconstruction drift stays below 1e-6 up to depth 1024 (measured;
+    ``scale=1.0``, plain LeCun init, grows the ratio with depth and reaches a drift
+    of 1.1e-4 at depth 64 and garbage at 1024, THERMO_REFERENCE §3.3). Pass
+    ``scale=1.0`` for plain LeCun init.
     """
     if dim % 2:
         raise ValueError(_MSG_DIM.format(value=dim))
+    if not (isinstance(depth, int) and depth >= 1):
+        raise ValueError(_MSG_DEPTH.format(value=depth))
+    if scale is None:
+        scale = 1.0 / depth**0.5
+    elif not scale >= 0.0:
+        raise ValueError(_MSG_SCALE.format(value=scale))
     half = dim // 2
     out = 2 * half if affine else half
 

@@ -116,6 +116,7 @@ def drift(seed, depths, scales, dims):
     rows = []
     grid = [(s, d) for s in scales for d in depths]
     for scale, depth in tqdm(grid, desc="drift vs depth x scale"):
+        # scale None is the library default, 1/sqrt(depth)
         params = rev.init_coupling_mlp(
             jax.random.key(seed), depth, dim, hidden, scale=scale
         )
@@ -125,6 +126,7 @@ def drift(seed, depths, scales, dims):
         rows.append(
             {
                 "scale": scale,
+                "branch_scale": 1.0 / np.sqrt(depth) if scale is None else scale,
                 "depth": depth,
                 "recon_rel": float(info.relative_error),
                 "grad_rel": _rel(rev_grad(params, x), ref_grad(params, x)),
@@ -162,11 +164,13 @@ def _init_net(key, kind, depth, width, hidden):
     if kind == "reversible":
         net["body"] = rev.init_coupling_mlp(k_body, depth, width, hidden)
     else:  # plain residual MLP: h <- h + W2 tanh(W1 h), same widths and parameter count
+        # same init rule as init_coupling_mlp's default: branch scale 1/sqrt(depth)
         k1, k2 = jax.random.split(k_body)
         net["body"] = {
             "w1": jax.random.normal(k1, (depth, width, hidden)) / jnp.sqrt(width),
             "b1": jnp.zeros((depth, hidden)),
-            "w2": jax.random.normal(k2, (depth, hidden, width)) / jnp.sqrt(hidden),
+            "w2": jax.random.normal(k2, (depth, hidden, width))
+            / jnp.sqrt(hidden * depth),
             "b2": jnp.zeros((depth, width)),
         }
     return net
@@ -276,15 +280,14 @@ def plot_memory(rows, out):
 
 def plot_drift(rows, out):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for scale in sorted({row["scale"] for row in rows}):
+    scales = {row["scale"] for row in rows}
+    for scale in [None, *sorted(scales - {None})] if None in scales else sorted(scales):
         r = [row for row in rows if row["scale"] == scale]
         d = [row["depth"] for row in r]
-        axes[0].plot(
-            d, [max(row["recon_rel"], 1e-12) for row in r], "o-", label=f"scale {scale}"
-        )
-        axes[1].plot(
-            d, [max(row["grad_rel"], 1e-12) for row in r], "o-", label=f"scale {scale}"
-        )
+        label = "default 1/sqrt(depth)" if scale is None else f"scale {scale}"
+        style = "ks-" if scale is None else "o-"
+        axes[0].plot(d, [max(row["recon_rel"], 1e-12) for row in r], style, label=label)
+        axes[1].plot(d, [max(row["grad_rel"], 1e-12) for row in r], style, label=label)
     targets = [
         (1e-4, "1e-4 target (depth 64, default init)"),
         (1e-5, "1e-5 target (depth 1024, scale <= 0.1)"),
@@ -298,6 +301,14 @@ def plot_drift(rows, out):
             fontsize=7,
             color="gray",
         )
+    axes[0].axhline(1e-4, color="gray", ls=":", lw=1)
+    axes[0].text(
+        min(row["depth"] for row in rows),
+        1.3e-4,
+        "1e-4 target (depth 64, default init)",
+        fontsize=7,
+        color="gray",
+    )
     axes[0].set_title("reconstruction rel. error of the input (float32)")
     axes[1].set_title("gradient rel. error vs autodiff (float32)")
     for ax in axes:
@@ -348,7 +359,7 @@ def main(argv=None):
             "mem_dims": (128, 512, 256),
             "reps": 1,
             "drift_depths": [16, 64, 256],
-            "scales": [0.1, 1.0, 3.0],
+            "scales": [None, 0.1, 1.0, 3.0],
             "drift_dims": (64, 256, 32),
             "seeds": [args.seed],
             "epochs": 10,
@@ -359,17 +370,12 @@ def main(argv=None):
             "mem_dims": (128, 512, 256),
             "reps": 5,
             "drift_depths": [16, 64, 256, 1024],
-            "scales": [0.1, 0.3, 1.0, 3.0],
+            "scales": [None, 0.1, 0.3, 1.0, 3.0],
             "drift_dims": (128, 512, 64),
             "seeds": [args.seed + i for i in range(10)],
             "epochs": 30,
         }
     start = time.perf_counter()
-    mem = memory_and_time(args.seed, cfg["mem_depths"], cfg["mem_dims"], cfg["reps"])
-    dr = drift(args.seed, cfg["drift_depths"], cfg["scales"], cfg["drift_dims"])
-    dig = digits_parity(
-        cfg["seeds"], depth=16, width=64, hidden=64, epochs=cfg["epochs"]
-    )
     results = {
         "config": {
             **cfg,
@@ -377,14 +383,28 @@ def main(argv=None):
             "seed": args.seed,
             "backend": jax.default_backend(),
         },
-        "memory_time": mem,
-        "drift": dr,
-        "digits": dig,
-        "wall_seconds": time.perf_counter() - start,
+        "complete": False,
     }
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+
+    def save():  # after every stage, so an interrupted run keeps finished stages
+        results["wall_seconds"] = time.perf_counter() - start
+        (args.out / "results.json").write_text(json.dumps(results, indent=1))
+
+    mem = results["memory_time"] = memory_and_time(
+        args.seed, cfg["mem_depths"], cfg["mem_dims"], cfg["reps"]
+    )
+    save()
     plot_memory(mem, args.out)
+    dr = results["drift"] = drift(
+        args.seed, cfg["drift_depths"], cfg["scales"], cfg["drift_dims"]
+    )
+    save()
     plot_drift(dr, args.out)
+    dig = results["digits"] = digits_parity(
+        cfg["seeds"], depth=16, width=64, hidden=64, epochs=cfg["epochs"]
+    )
+    results["complete"] = True
+    save()
     plot_digits(dig, args.out)
     for row in mem:
         print("memory/time", row)
