@@ -154,6 +154,17 @@ class SGHMC(_StochasticGradient):
         Leapfrog-like steps per call (static); momentum is refreshed each call.
     batch_size : int or None
         Minibatch size (static); ``None`` uses the full data.
+
+    Notes
+    -----
+    BlackJAX integrates with an explicit Euler step: ``x += ε p``, then
+    ``p = (1 - αε) p + ε ∇log p(x_old) + sqrt(2αε) ξ``, the gradient taken *before*
+    the move (Chen et al. take it after). Without friction that step amplifies each
+    oscillation by ``sqrt(1 + ε² h)`` for curvature ``h``, so it is stable only for
+    roughly ``α > ε h_max`` or short ``num_integration_steps`` (momentum is redrawn
+    at each call). Measured on a Gaussian with ``h ≈ 81``: ``ε = 0.05, α = 1, L = 8``
+    diverges; ``ε = 0.02`` samples the (exactly computed) discretised law
+    (``tests/samplers/test_stationary_law.py``).
     """
 
     step_size: Array
