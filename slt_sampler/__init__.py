@@ -12,6 +12,7 @@ from .posterior.base import logdensity as logdensity
 from .posterior.base import tempered_posterior as tempered_posterior
 from .posterior.numpyro_bridge import from_numpyro as from_numpyro
 from .samplers.calibrate import Calibration as Calibration
+from .samplers.calibrate import CalibrationConfig as CalibrationConfig
 from .samplers.calibrate import calibrate_sgld as calibrate_sgld
 from .samplers.calibrate import (
     configurational_temperature as configurational_temperature,
@@ -30,7 +31,7 @@ from .workflow import estimate_llc as estimate_llc
 
 __all__ = [
     "HMC", "MALA", "NUTS", "SGHMC", "SGLD",
-    "Calibration", "ChainDivergenceError", "LLCEstimate", "LLCResult", "SampleResult",
+    "Calibration", "CalibrationConfig", "ChainDivergenceError", "LLCEstimate", "LLCResult", "SampleResult",
     "TemperedPosterior",
     "calibrate_sgld", "configurational_temperature", "default_beta", "estimate_llc",
     "from_numpyro", "full_loss", "llc", "logdensity", "sample", "tempered_posterior",

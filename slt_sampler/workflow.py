@@ -18,7 +18,12 @@ from . import _validate
 from .estimators import _mcse
 from .estimators.llc import LLCResult, llc
 from .posterior.base import TemperedPosterior, full_loss
-from .samplers.calibrate import Calibration, calibrate_sgld, max_curvature
+from .samplers.calibrate import (
+    Calibration,
+    CalibrationConfig,
+    calibrate_sgld,
+    max_curvature,
+)
 from .samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
 from .samplers.run import SampleResult, sample
 from .samplers.sgld import SGLD
@@ -123,7 +128,7 @@ def _tune_mala(rng_key, posterior, position, h_max, num_chains):
 
 
 def _build_sampler(
-    rng_key, name, posterior, w_star, step_size, batch_size, num_chains, calibrate_kw
+    rng_key, name, posterior, w_star, step_size, batch_size, num_chains, calibration
 ):
     """Return (sampler, start positions, chains_axis, calibration)."""
     if name == "sgld":
@@ -135,7 +140,10 @@ def _build_sampler(
                 w_star,
                 batch_size=batch_size,
                 num_chains=num_chains,
-                **calibrate_kw,
+                num_steps=calibration.num_steps,
+                tolerance=calibration.tolerance,
+                max_trials=calibration.max_trials,
+                init_step_size=calibration.init_step_size,
             )
             step_size = cal.step_size
         return SGLD(jnp.asarray(step_size), batch_size), w_star, False, cal
@@ -167,7 +175,7 @@ def estimate_llc(
     burn_in: int | None = None,
     gamma_check: tuple = (0.5, 2.0),
     progress: bool | None = None,
-    calibrate_kw: dict | None = None,
+    calibration: CalibrationConfig = CalibrationConfig(),
 ) -> LLCEstimate:
     """Estimate the local learning coefficient at ``posterior.center``.
 
@@ -204,8 +212,8 @@ def estimate_llc(
         moves with γ; ``()`` to skip.
     progress
         tqdm progress bars (default: on for multi-chunk runs).
-    calibrate_kw
-        Extra arguments of :func:`slt_sampler.samplers.calibrate.calibrate_sgld`.
+    calibration
+        Settings of the SGLD step-size calibration (:class:`CalibrationConfig`).
     """
     if posterior.center is None:
         raise ValueError(
@@ -236,7 +244,7 @@ def estimate_llc(
         step_size,
         batch_size,
         num_chains,
-        calibrate_kw or {},
+        calibration,
     )
     trace, res, run_s, compile_s, settled = _run(
         k_run,

@@ -3,7 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from slt_sampler import ChainDivergenceError, estimate_llc, tempered_posterior
+from slt_sampler import (
+    CalibrationConfig,
+    ChainDivergenceError,
+    estimate_llc,
+    tempered_posterior,
+)
 from slt_sampler.diagnostics.arviz import load_datatree, save_datatree
 from slt_sampler.zoo import models as zoo
 
@@ -24,6 +29,24 @@ def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
     assert a.losses.shape == (4, 4000) and a.burn_in == 1000
     assert set(a.gamma_sensitivity) == {1.0, 2.0}
     assert 0.5 < a.result.llc < 3.0  # λ = 1.5; precision is the slow tier's job
+
+
+@pytest.mark.filterwarnings("ignore:R-hat")  # a 1000-step run; only plumbing tested
+def test_calibration_settings_reach_the_calibration(small):
+    cfg = CalibrationConfig(num_steps=500, tolerance=0.2, max_trials=2, init_step_size=1e-5)
+    est = estimate_llc(
+        jax.random.key(2),
+        small.posterior,
+        num_steps=1000,
+        num_chains=2,
+        gamma_check=(),
+        progress=False,
+        calibration=cfg,
+    )
+    cal = est.calibration
+    assert cal.tolerance == 0.2 and 1 <= len(cal.trials) <= 2
+    assert cal.trials[0].step_size == pytest.approx(1e-5)
+    assert est.step_size == pytest.approx(cal.step_size)
 
 
 def test_datatree_round_trip(tmp_path, small):

@@ -40,6 +40,27 @@ _KEPT = 100  # positions per chain on which T_conf is measured (second half of a
 _PILOT = 2000  # steps of the pilot run that precedes each trial
 
 
+class CalibrationConfig(NamedTuple):
+    """Settings of :func:`calibrate_sgld` (as taken by ``estimate_llc(calibration=...)``).
+
+    Attributes
+    ----------
+    num_steps : int
+        Minimum length of each trial run.
+    tolerance : float
+        Allowed ``|T_conf - 1|``.
+    max_trials : int
+        Step sizes tried before giving up.
+    init_step_size : float or None
+        First step size to try (default ``2·tolerance / h_max``).
+    """
+
+    num_steps: int = 5000
+    tolerance: float = 0.03
+    max_trials: int = 8
+    init_step_size: float | None = None
+
+
 class CalibrationTrial(NamedTuple):
     """One trial step size and what it measured."""
 
