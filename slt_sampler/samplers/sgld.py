@@ -160,10 +160,12 @@ class SGHMC(_StochasticGradient):
     BlackJAX integrates with an explicit Euler step: ``x += ε p``, then
     ``p = (1 - αε) p + ε ∇log p(x_old) + sqrt(2αε) ξ``, the gradient taken *before*
     the move (Chen et al. take it after). Without friction that step amplifies each
-    oscillation by ``sqrt(1 + ε² h)`` for curvature ``h``, so it is stable only for
-    roughly ``α > ε h_max`` or short ``num_integration_steps`` (momentum is redrawn
-    at each call). Measured on a Gaussian with ``h ≈ 81``: ``ε = 0.05, α = 1, L = 8``
-    diverges; ``ε = 0.02`` samples the (exactly computed) discretised law
+    oscillation by ``sqrt(1 + ε² h)`` for curvature ``h``: a single step is stable
+    only for roughly ``α > ε h_max``. Momentum is redrawn at each call, so what must
+    contract is the position map over ``num_integration_steps`` steps. On a Gaussian
+    with ``h ≈ 81`` and ``α = 1``, ``L = 8``: ``ε = 0.05`` diverges; at ``ε = 0.02``
+    one step expands (spectral radius 1.006) but a call contracts (0.2), and the
+    chain samples the exactly computed discretised law
     (``tests/samplers/test_stationary_law.py``).
     """
 

@@ -27,10 +27,11 @@ stateless: there are no running statistics to update twice.
 
 Float drift grows with depth times the inverse's Lipschitz constant. The default
 initialiser (:func:`init_coupling_mlp`) scales each residual branch by
-``1/sqrt(depth)``, which keeps it below 1e-6 up to depth 1024 in float32; for
-other parameters mitigate with small residual scales, ``checkpoint_every=k`` (restart the reconstruction from a
-stored activation every ``k`` blocks) or ``dtype=jnp.float64`` (compute the stack
-in float64 inside a ``jax.enable_x64(True)`` context).
+``1/sqrt(depth)``, which keeps it at about 1e-6 or less up to depth 1024 in
+float32; for other parameters mitigate with small residual scales,
+``checkpoint_every=k`` (restart the reconstruction from a stored activation every
+``k`` blocks) or ``dtype=jnp.float64`` (compute the stack in float64 inside a
+``jax.enable_x64(True)`` context).
 
 Examples
 --------

@@ -267,7 +267,7 @@ def plot_memory(rows, out):
     )
     titles = [
         "training temp memory (XLA, MiB; params excluded)",
-        "time per grad step (ms, loaded CPU)",
+        "time per grad step (ms, wall clock)",
     ]
     for ax, title in zip(axes, titles):
         ax.set(yscale="log", title=title)

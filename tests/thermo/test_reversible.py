@@ -128,10 +128,11 @@ def test_default_init_scale_is_inverse_sqrt_depth():
             rev.init_coupling_mlp(jax.random.key(0), dim=8, hidden=4, **kwargs)
 
 
-def test_fixed_point_reconstruction_is_bit_exact_depth64_default_init():
+@pytest.mark.parametrize("scale", [None, 1.0], ids=["default", "lecun"])
+def test_fixed_point_reconstruction_is_bit_exact_depth64(scale):
     coupling = rev.additive_coupling(rev.mlp_residual(), fixed_point_bits=16)
     stack = rev.reversible_stack(coupling)
-    params, x = _setup(64)
+    params, x = _setup(64, scale=scale)
     x_grid = jnp.round(x * 2.0**16) / 2.0**16
     y, _, x_rec, _ = _roundtrip(stack)(params, x)
     assert jnp.array_equal(x_rec, x_grid)
@@ -204,9 +205,10 @@ def test_gradient_float32_depth64_lecun_scale_within_1e4(depth64_lecun):
 
 
 @pytest.mark.slow
-def test_gradient_float64_depth64_within_1e10():
+@pytest.mark.parametrize("scale", [None, 1.0], ids=["default", "lecun"])
+def test_gradient_float64_depth64_within_1e10(scale):
     with jax.enable_x64(True):
-        params, x = _setup(64)
+        params, x = _setup(64, scale=scale)
         params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         x = x.astype(jnp.float64)
         ref = _grad(rev.reversible_stack(ADD, backprop="plain"), params, x)
