@@ -33,7 +33,9 @@ def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
 
 @pytest.mark.filterwarnings("ignore:R-hat")  # a 1000-step run; only plumbing tested
 def test_calibration_settings_reach_the_calibration(small):
-    cfg = CalibrationConfig(num_steps=500, tolerance=0.2, max_trials=2, init_step_size=1e-5)
+    cfg = CalibrationConfig(
+        num_steps=500, tolerance=0.2, max_trials=2, init_step_size=1e-5
+    )
     est = estimate_llc(
         jax.random.key(2),
         small.posterior,
@@ -102,7 +104,14 @@ def test_needs_a_centre():
 
 def test_adaptive_run_warns_when_it_hits_its_cap(small):
     with pytest.warns(RuntimeWarning, match="max_steps"):
-        est = estimate_llc(jax.random.key(3), small.posterior, step_size=2e-5,
-                           max_steps=40_000, target_rel_mcse=1e-9, num_chains=2,
-                           gamma_check=(), progress=False)
+        est = estimate_llc(
+            jax.random.key(3),
+            small.posterior,
+            step_size=2e-5,
+            max_steps=40_000,
+            target_rel_mcse=1e-9,
+            num_chains=2,
+            gamma_check=(),
+            progress=False,
+        )
     assert not est.settled and est.num_steps == 40_000
