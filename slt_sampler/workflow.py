@@ -22,6 +22,7 @@ from .samplers.calibrate import (
     Calibration,
     CalibrationConfig,
     calibrate_sgld,
+    configurational_temperature,
     max_curvature,
 )
 from .samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
@@ -68,6 +69,7 @@ class LLCEstimate(NamedTuple):
     compile_seconds: float
     run_seconds: float
     settled: bool = True
+    end_configurational_temperature: tuple[float, float] | None = None
 
     def to_datatree(self):
         """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``)."""
@@ -91,6 +93,10 @@ class LLCEstimate(NamedTuple):
         }
         if self.calibration is not None:
             attrs["calibration"] = self.calibration.reason
+        if self.end_configurational_temperature is not None:
+            t_conf, t_se = self.end_configurational_temperature
+            attrs["end_configurational_temperature"] = t_conf
+            attrs["end_configurational_temperature_se"] = t_se
         for g, v in self.gamma_sensitivity.items():
             attrs[f"llc_at_gamma_{g:g}"] = v
         return to_datatree(self.losses, attrs=attrs)
@@ -175,7 +181,7 @@ def estimate_llc(
     burn_in: int | None = None,
     gamma_check: tuple = (0.5, 2.0),
     progress: bool | None = None,
-    calibration: CalibrationConfig = CalibrationConfig(),
+    calibration: CalibrationConfig | None = None,
 ) -> LLCEstimate:
     """Estimate the local learning coefficient at ``posterior.center``.
 
@@ -213,7 +219,17 @@ def estimate_llc(
     progress
         tqdm progress bars (default: on for multi-chunk runs).
     calibration
-        Settings of the SGLD step-size calibration (:class:`CalibrationConfig`).
+        Settings of the SGLD step-size calibration (:class:`CalibrationConfig`;
+        ``None`` for its defaults).
+
+    Returns
+    -------
+    LLCEstimate
+        λ̂ with MCSE, R-hat and ESS (``result``), the choices made, the trace, and for
+        SGLD ``end_configurational_temperature``: ``T_conf`` (and its SE) measured on
+        a short continuation of the finished chains. A ``RuntimeWarning`` says when
+        it is clearly above ``1 + 2·tolerance``: the chains moved where the step runs
+        hot.
     """
     if posterior.center is None:
         raise ValueError(
@@ -244,7 +260,7 @@ def estimate_llc(
         step_size,
         batch_size,
         num_chains,
-        calibration,
+        calibration or CalibrationConfig(),
     )
     trace, res, run_s, compile_s, settled = _run(
         k_run,
@@ -267,6 +283,12 @@ def estimate_llc(
             "directions). Raise max_steps.",
             RuntimeWarning,
             stacklevel=2,
+        )
+    end_temp = None
+    if sampler == "sgld":
+        tol = cal.tolerance if cal is not None else CalibrationConfig().tolerance
+        end_temp = _end_temperature(
+            jax.random.fold_in(rng_key, 1), smp, posterior, res, num_steps, tol
         )
     if burn_in is None:
         burn_in = num_steps // 2 if adaptive else num_steps // 4
@@ -321,6 +343,7 @@ def estimate_llc(
         compile_seconds=compile_s,
         run_seconds=run_s,
         settled=bool(settled) if adaptive else True,
+        end_configurational_temperature=end_temp,
     )
 
 
@@ -365,6 +388,52 @@ def _run(
             return trace, res, run_s, compile_s, done
         start, chains_axis = res.final_state.position, True
         steps = min(total, max_steps - total)
+
+
+_POSITION_BYTES = 64 * 2**20  # budget for the positions kept per segment
+
+
+def _positions_to_keep(position, num_chains: int) -> int:
+    """Positions per chain for the end-of-run ``T_conf``: 200, fewer (at least 10) if
+    that would exceed ``_POSITION_BYTES`` for a large model (``position``: one
+    parameter point, no chain axis)."""
+    size = sum(
+        np.size(x) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(position)
+    )
+    return int(min(200, max(10, _POSITION_BYTES // max(size * num_chains, 1))))
+
+
+def _end_temperature(key, smp, posterior, res: SampleResult, num_steps, tolerance):
+    """``T_conf`` on positions of a short continuation of the finished chains (5% of
+    the run, 2,000-20,000 steps; the run's own random stream is untouched); warns when
+    it exceeds ``1 + 2 × tolerance`` by more than two standard errors (the chains have
+    moved to where the calibrated step runs hot, e.g. out along a flat symmetry
+    direction)."""
+    kept = _positions_to_keep(posterior.center, res.losses.shape[0])
+    steps = kept * max(1, min(num_steps // 20, 20_000) // kept, 2_000 // kept)
+    probe = sample(
+        key,
+        smp,
+        posterior,
+        res.final_state.position,
+        num_chains=res.losses.shape[0],
+        num_steps=steps,
+        thinning=steps // kept,
+        keep_positions=True,
+        progress=False,
+        chains_axis=True,
+    )
+    t_conf, t_se = configurational_temperature(key, posterior, probe.positions)
+    if t_conf - 1 - 2 * tolerance > 2 * t_se:
+        warnings.warn(
+            f"configurational temperature at the end of the run is {t_conf:.3f} ± "
+            f"{t_se:.3f}, clearly above 1 + 2·{tolerance:g}: the chains moved to where the "
+            "step size runs hot and λ̂ is likely biased upward. Use a smaller "
+            "step_size or a larger gamma.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return t_conf, t_se
 
 
 def _stationary(kept: np.ndarray) -> bool:

@@ -51,6 +51,17 @@ def test_calibration_settings_reach_the_calibration(small):
     assert est.step_size == pytest.approx(cal.step_size)
 
 
+def test_hot_step_is_flagged_by_the_end_of_run_temperature(small):
+    kw = dict(num_steps=4000, num_chains=4, gamma_check=(), progress=False)
+    with pytest.warns(RuntimeWarning, match="configurational temperature at the end"):
+        hot = estimate_llc(jax.random.key(1), small.posterior, step_size=1e-3, **kw)
+    t_conf, t_se = hot.end_configurational_temperature
+    assert t_conf - 1 > 0.3 and 0 < t_se < 0.2  # measured 1.63 ± 0.07
+    assert hot.to_datatree().attrs["end_configurational_temperature"] == t_conf
+    mala = estimate_llc(jax.random.key(1), small.posterior, sampler="mala", **kw)
+    assert mala.end_configurational_temperature is None  # exact sampler: not needed
+
+
 def test_datatree_round_trip(tmp_path, small):
     est = estimate_llc(
         jax.random.key(1),

@@ -52,8 +52,15 @@ def build_zoo(key, quick: bool):
             (partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), capped),
         ]
     entries = [(partial(zoo.regular, next(keys), d), {}) for d in (2, 10, 50)]
-    for cfg in [(5, 5, 4, 0), (5, 5, 3, 0), (6, 6, 4, 3), (2, 8, 2, 1), (8, 2, 2, 1),
-                (3, 4, 8, 0), (4, 8, 3, 0)]:
+    for cfg in [
+        (5, 5, 4, 0),
+        (5, 5, 3, 0),
+        (6, 6, 4, 3),
+        (2, 8, 2, 1),
+        (8, 2, 2, 1),
+        (3, 4, 8, 0),
+        (4, 8, 3, 0),
+    ]:
         entries.append((partial(zoo.reduced_rank, next(keys), *cfg), {}))
     entries.append((partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), {}))
     entries.append((partial(zoo.deep_linear, next(keys), [50] * 5, 10), {}))
@@ -81,6 +88,7 @@ def row_for(model, est, wall: float) -> dict:
         else None,
         "rhat": r.rhat,
         "settled": est.settled,
+        "end_configurational_temperature": est.end_configurational_temperature,
         "ess": r.ess,
         "sampler": est.sampler,
         "step_size": est.step_size,
