@@ -393,7 +393,7 @@ def _run(
         steps = min(total, max_steps - total)
 
 
-_POSITION_BYTES = 64 * 2**20  # budget for the positions kept per segment
+_POSITION_BYTES = 64 * 2**20  # memory budget of the end-of-run T_conf probe
 
 
 def _positions_to_keep(position, num_chains: int) -> int:
@@ -426,13 +426,14 @@ def _end_temperature(key, smp, posterior, res: SampleResult, num_steps, toleranc
         progress=False,
         chains_axis=True,
     )
+    _raise_if_diverged(probe, smp)
     t_conf, t_se = configurational_temperature(key, posterior, probe.positions)
     if t_conf - 1 - 2 * tolerance > 2 * t_se:
         warnings.warn(
             f"configurational temperature at the end of the run is {t_conf:.3f} ± "
-            f"{t_se:.3f}, clearly above 1 + 2·{tolerance:g}: the chains moved to where the "
-            "step size runs hot and λ̂ is likely biased upward. Use a smaller "
-            "step_size or a larger gamma.",
+            f"{t_se:.3f}, clearly above 1 + 2·{tolerance:g}: the chains moved to "
+            "where the step size runs hot and λ̂ is likely biased upward. Use a "
+            "smaller step_size or a larger gamma.",
             RuntimeWarning,
             stacklevel=3,
         )
