@@ -134,7 +134,7 @@ def main(argv=None):
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
         "machine": platform.machine(),
-        "note": "2-core CPU shared with other jobs: times are noisy",
+        "note": "wall-clock times on the machine named here; ratios are the portable numbers",
         "rows": rows,
         "ratios": ratios,
         "reversible_compile_s_at_256": get.get(("reversible", 256), {}).get(
