@@ -413,7 +413,7 @@ def _end_temperature(key, smp, posterior, res: SampleResult, num_steps, toleranc
     moved to where the calibrated step runs hot, e.g. out along a flat symmetry
     direction)."""
     kept = _positions_to_keep(posterior.center, res.losses.shape[0])
-    steps = kept * max(1, min(num_steps // 20, 20_000) // kept, 2_000 // kept)
+    steps = kept * (max(min(num_steps // 20, 20_000), 2_000) // kept)
     probe = sample(
         key,
         smp,

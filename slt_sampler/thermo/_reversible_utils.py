@@ -66,6 +66,12 @@ def mlp_residual(
     return apply
 
 
+def default_residual_scale(depth: int) -> float:
+    """The default residual-branch scale of a ``depth``-block stack, ``1/sqrt(depth)``
+    (see :func:`init_coupling_mlp`)."""
+    return 1.0 / check_int("depth", depth) ** 0.5
+
+
 def init_coupling_mlp(
     rng_key: Array,
     depth: int,
@@ -93,7 +99,7 @@ def init_coupling_mlp(
         raise ValueError(_MSG_DIM.format(value=dim))
     depth = check_int("depth", depth)
     if scale is None:
-        scale = 1.0 / depth**0.5
+        scale = default_residual_scale(depth)
     elif not scale >= 0.0:
         raise ValueError(_MSG_SCALE.format(value=scale))
     half = dim // 2

@@ -72,6 +72,7 @@ from ._reversible_core import (
 from ._reversible_utils import (
     CompiledCost,
     compiled_cost,
+    default_residual_scale,
     init_coupling_mlp,
     mlp_residual,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "additive_coupling",
     "affine_coupling",
     "compiled_cost",
+    "default_residual_scale",
     "forward",
     "init_coupling_mlp",
     "inverse",

@@ -126,7 +126,9 @@ def drift(seed, depths, scales, dims):
         rows.append(
             {
                 "scale": scale,
-                "branch_scale": 1.0 / np.sqrt(depth) if scale is None else scale,
+                "branch_scale": rev.default_residual_scale(depth)
+                if scale is None
+                else scale,
                 "depth": depth,
                 "recon_rel": float(info.relative_error),
                 "grad_rel": _rel(rev_grad(params, x), ref_grad(params, x)),
@@ -164,13 +166,14 @@ def _init_net(key, kind, depth, width, hidden):
     if kind == "reversible":
         net["body"] = rev.init_coupling_mlp(k_body, depth, width, hidden)
     else:  # plain residual MLP: h <- h + W2 tanh(W1 h), same widths and parameter count
-        # same init rule as init_coupling_mlp's default: branch scale 1/sqrt(depth)
+        # same init rule as init_coupling_mlp's default branch scale
         k1, k2 = jax.random.split(k_body)
+        scale = rev.default_residual_scale(depth)
         net["body"] = {
             "w1": jax.random.normal(k1, (depth, width, hidden)) / jnp.sqrt(width),
             "b1": jnp.zeros((depth, hidden)),
             "w2": jax.random.normal(k2, (depth, hidden, width))
-            / jnp.sqrt(hidden * depth),
+            * (scale / jnp.sqrt(hidden)),
             "b2": jnp.zeros((depth, width)),
         }
     return net

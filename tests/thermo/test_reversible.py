@@ -64,6 +64,12 @@ def _grad(stack, params, x, key=None):
     return _grad_fn(stack)(params, x, key)
 
 
+def _plain_and_reversible(params, x):
+    """Gradients of the additive stack by plain autodiff and by reconstruction."""
+    ref = _grad(rev.reversible_stack(ADD, backprop="plain"), params, x)
+    return ref, _grad(rev.reversible_stack(ADD), params, x)
+
+
 ADD = rev.additive_coupling(rev.mlp_residual())
 
 
@@ -177,8 +183,7 @@ def test_affine_gradients_match_plain_autodiff():
 def depth64():
     """Reference setup at depth 64, default init: plain and reversible gradients."""
     params, x = _setup(64)
-    ref = _grad(rev.reversible_stack(ADD, backprop="plain"), params, x)
-    got = _grad(rev.reversible_stack(ADD), params, x)
+    ref, got = _plain_and_reversible(params, x)
     return params, x, ref, got
 
 
@@ -186,8 +191,7 @@ def depth64():
 def depth64_lecun():
     """As ``depth64`` at residual scale 1.0, the reference table's setting."""
     params, x = _setup(64, scale=1.0)
-    ref = _grad(rev.reversible_stack(ADD, backprop="plain"), params, x)
-    got = _grad(rev.reversible_stack(ADD), params, x)
+    ref, got = _plain_and_reversible(params, x)
     return params, x, ref, got
 
 
@@ -211,8 +215,7 @@ def test_gradient_float64_depth64_within_1e10(scale):
         params, x = _setup(64, scale=scale)
         params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         x = x.astype(jnp.float64)
-        ref = _grad(rev.reversible_stack(ADD, backprop="plain"), params, x)
-        got = _grad(rev.reversible_stack(ADD), params, x)
+        ref, got = _plain_and_reversible(params, x)
         assert jax.tree.leaves(got)[0].dtype == jnp.float64
         err = _rel(got, ref)
     assert err <= 1e-10, err
@@ -396,7 +399,6 @@ def test_gradient_float32_depth1024_scale01_within_1e5():
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_gradient_float32_depth64_lecun_scale_other_seeds(seed):
     params, x = _setup(64, seed=seed, scale=1.0)
-    ref = _grad(rev.reversible_stack(ADD, backprop="plain"), params, x)
-    got = _grad(rev.reversible_stack(ADD), params, x)
+    ref, got = _plain_and_reversible(params, x)
     err = _rel(got, ref)
     assert err <= 1e-4, err
