@@ -26,14 +26,32 @@ from .samplers.run import sample as sample
 from .samplers.sgld import SGHMC as SGHMC
 from .samplers.sgld import SGLD as SGLD
 from .workflow import ChainDivergenceError as ChainDivergenceError
+from .workflow import LLCCheckError as LLCCheckError
 from .workflow import LLCEstimate as LLCEstimate
 from .workflow import estimate_llc as estimate_llc
 
 __all__ = [
-    "HMC", "MALA", "NUTS", "SGHMC", "SGLD",
-    "Calibration", "CalibrationConfig", "ChainDivergenceError", "LLCEstimate", "LLCResult", "SampleResult",
+    "HMC",
+    "MALA",
+    "NUTS",
+    "SGHMC",
+    "SGLD",
+    "Calibration",
+    "CalibrationConfig",
+    "ChainDivergenceError",
+    "LLCEstimate",
+    "LLCResult",
+    "SampleResult",
     "TemperedPosterior",
-    "calibrate_sgld", "configurational_temperature", "default_beta", "estimate_llc",
-    "from_numpyro", "full_loss", "llc", "logdensity", "sample", "tempered_posterior",
+    "calibrate_sgld",
+    "configurational_temperature",
+    "default_beta",
+    "estimate_llc",
+    "from_numpyro",
+    "full_loss",
+    "llc",
+    "logdensity",
+    "sample",
+    "tempered_posterior",
     "window_adapt",
 ]

@@ -32,22 +32,72 @@ def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _numbers(name: str, value):
+    """``value`` as a NumPy array when it is a concrete number or array; ``None`` for
+    ``None``, tracers and the placeholder leaves JAX puts in pytrees (nothing to
+    check). Strings, booleans and other non-numeric values raise ``TypeError``."""
+    if value is None or isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(
+            f"{name} must be a number, got {type(value).__name__} {value!r}."
+        )
+    if not isinstance(
+        value, (int, float, np.number, np.ndarray, jax.Array, list, tuple)
+    ):
+        return None
+    arr = np.asarray(value)
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):
+        raise TypeError(f"{name} must be a number, got {value!r} (dtype {arr.dtype}).")
+    return arr
+
+
 def check_positive(name: str, value, fix: str = "") -> None:
     """Raise ``ValueError`` unless a concrete ``value`` is finite and > 0."""
-    if value is None or not _is_concrete(value):
+    v = _numbers(name, value)
+    if v is None:
         return
-    v = np.asarray(value)
     if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v <= 0):
         raise ValueError(POSITIVE.format(name=name, value=_show(value), fix=fix))
 
 
 def check_non_negative(name: str, value, fix: str = "") -> None:
     """Raise ``ValueError`` unless a concrete ``value`` is finite and >= 0."""
-    if value is None or not _is_concrete(value):
+    v = _numbers(name, value)
+    if v is None:
         return
-    v = np.asarray(value)
     if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v < 0):
         raise ValueError(NON_NEGATIVE.format(name=name, value=_show(value), fix=fix))
+
+
+def check_scalar(name: str, value, fix: str = "") -> None:
+    """Raise ``ValueError`` unless a concrete ``value`` is a scalar (0-d)."""
+    if _numbers(name, value) is None:
+        return
+    shape = np.shape(value)
+    if shape != ():
+        raise ValueError(
+            f"{name} must be a scalar, got an array of shape {shape}. {fix}".rstrip()
+        )
+
+
+def check_finite_tree(name: str, tree, fix: str = "") -> None:
+    """Raise ``ValueError`` if a concrete pytree has a non-finite value in any leaf."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if not _is_concrete(leaf):
+            continue
+        arr = np.asarray(leaf)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(
+                f"{name} leaf {jax.tree_util.keystr(path) or '<root>'} has dtype "
+                f"{arr.dtype}; parameters must be numeric arrays. {fix}".rstrip()
+            )
+        bad = int(np.sum(~np.isfinite(arr)))
+        if bad:
+            where = jax.tree_util.keystr(path) or "<root>"
+            raise ValueError(
+                f"{name} has {bad} NaN/inf value(s) in leaf {where}. {fix}".rstrip()
+            )
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
@@ -92,15 +142,18 @@ def check_data(data) -> int:
     return int(n)
 
 
-def check_same_tree(name: str, tree, other_name: str, other) -> None:
-    """Raise unless ``tree`` matches ``other`` in structure and leaf shapes."""
+def check_same_tree(
+    name: str, tree, other_name: str, other, leading_axes: int = 0
+) -> None:
+    """Raise unless ``tree`` matches ``other`` in structure and leaf shapes (ignoring
+    ``leading_axes`` extra leading axes of ``tree``, e.g. a chain axis)."""
     s1, s2 = jax.tree.structure(tree), jax.tree.structure(other)
     if s1 != s2:
         raise ValueError(
             TREE_MISMATCH.format(name=name, other=other_name, detail=f"{s1} vs {s2}")
         )
     for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(other)):
-        if np.shape(a) != np.shape(b):
+        if np.shape(a)[leading_axes:] != np.shape(b):
             raise ValueError(
                 TREE_MISMATCH.format(
                     name=name,
@@ -116,3 +169,20 @@ def _show(value):
         return v if math.isfinite(v) else value
     except (TypeError, ValueError):
         return value
+
+
+def check_fields(obj, *, positive=(), non_negative=(), ints=(), optional_ints=()):
+    """Check a sampler-like dataclass's fields by name (``__post_init__`` helper).
+
+    Numeric fields are checked only when concrete (JAX rebuilds these objects with
+    tracers and placeholders inside transformations); integer fields always."""
+    kind = type(obj).__name__
+    for f in positive:
+        check_positive(f, getattr(obj, f), f"(in {kind}; e.g. calibrate it).")
+    for f in non_negative:
+        check_non_negative(f, getattr(obj, f), f"(in {kind}).")
+    for f in ints:
+        check_int(f, getattr(obj, f))
+    for f in optional_ints:
+        if getattr(obj, f) is not None:
+            check_int(f, getattr(obj, f))

@@ -22,8 +22,20 @@ from .samplers.calibrate import (
     Calibration,
     CalibrationConfig,
     calibrate_sgld,
+    check_config,
     configurational_temperature,
     max_curvature,
+)
+from .samplers.checks import (
+    LLCCheckError,
+    MinimumCheck,
+    Problem,
+    after_run_problems,
+    calibration_problems,
+    chains_below,
+    check_local_minimum,
+    minimum_problems,
+    temperature_problems,
 )
 from .samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
 from .samplers.run import SampleResult, sample
@@ -70,6 +82,8 @@ class LLCEstimate(NamedTuple):
     run_seconds: float
     settled: bool = True
     end_configurational_temperature: tuple[float, float] | None = None
+    problems: tuple = ()
+    center_check: MinimumCheck | None = None
 
     def to_datatree(self):
         """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``)."""
@@ -99,6 +113,10 @@ class LLCEstimate(NamedTuple):
             attrs["end_configurational_temperature_se"] = t_se
         for g, v in self.gamma_sensitivity.items():
             attrs[f"llc_at_gamma_{g:g}"] = v
+        attrs["settled"] = int(self.settled)
+        attrs["problems"] = "\n".join(f"[{p.cause}] {p.message}" for p in self.problems)
+        if self.center_check is not None:
+            attrs["center_gradient_decrement"] = self.center_check.decrement
         return to_datatree(self.losses, attrs=attrs)
 
 
@@ -182,6 +200,7 @@ def estimate_llc(
     gamma_check: tuple = (0.5, 2.0),
     progress: bool | None = None,
     calibration: CalibrationConfig | None = None,
+    strict: bool = False,
 ) -> LLCEstimate:
     """Estimate the local learning coefficient at ``posterior.center``.
 
@@ -224,6 +243,12 @@ def estimate_llc(
     calibration
         Settings of the SGLD step-size calibration (:class:`CalibrationConfig`;
         ``None`` for its defaults).
+    strict
+        Raise :class:`LLCCheckError` instead of warning when a check fails: w* not a
+        local minimum (checked before sampling, and again from the chains: λ̂ < 0,
+        chains below L_n(w*)), a failed or vanishing calibration, an end-of-run
+        configurational temperature clearly off 1, an unsettled adaptive run or
+        R-hat > 1.05.
 
     Returns
     -------
@@ -231,14 +256,21 @@ def estimate_llc(
         λ̂ with MCSE, R-hat and ESS (``result``), the choices made, the trace, and for
         SGLD ``end_configurational_temperature``: ``T_conf`` (and its SE) measured on
         a short continuation of the finished chains. A ``RuntimeWarning`` says when
-        it is clearly above ``1 + 2·tolerance``: the chains moved where the step runs
-        hot.
+        it is clearly outside ``1 ± tolerance``, naming the cause (step size, drift,
+        not equilibrated). ``problems`` lists every check that failed (each also a
+        ``RuntimeWarning``) and ``center_check`` how far w* is from a minimum.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad arguments, naming the argument and the fix.
+    ChainDivergenceError
+        Chains produced NaN/inf.
+    LLCCheckError
+        With ``strict=True``, when any check fails.
     """
-    if posterior.center is None:
-        raise ValueError(
-            "estimate_llc needs a localisation centre: build the posterior with "
-            "center=w_star (a local minimum of L_n) and gamma > 0."
-        )
+    _check_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse)
+    _check_gamma_check(gamma_check)
     adaptive = num_steps is None
     num_steps = (
         20_000 if adaptive else _validate.check_int("num_steps", num_steps, minimum=8)
@@ -252,8 +284,18 @@ def estimate_llc(
     _validate.check_positive("step_size", step_size, "e.g. 1e-5, or None to calibrate.")
     if batch_size is not None:
         batch_size = min(_validate.check_int("batch_size", batch_size), posterior.n)
+    calibration = calibration if calibration is not None else CalibrationConfig()
+    check_config(calibration)
     w_star = posterior.center
     init_loss = float(full_loss(posterior, w_star))
+    if not np.isfinite(init_loss):
+        raise ValueError(
+            f"L_n(center) = {init_loss} is not finite: loglik_fn gives NaN/inf on "
+            "some data at w*. Check the model and the data at the centre."
+        )
+    report = _Report(strict)
+    center_check = check_local_minimum(jax.random.fold_in(rng_key, 2), posterior)
+    report.add(minimum_problems(center_check), stop=True)
     k_build, k_run, k_gamma = jax.random.split(rng_key, 3)
     smp, start, chains_axis, cal = _build_sampler(
         k_build,
@@ -263,8 +305,9 @@ def estimate_llc(
         step_size,
         batch_size,
         num_chains,
-        calibration or CalibrationConfig(),
+        calibration,
     )
+    report.add(calibration_problems(cal), stop=True)
     trace, res, run_s, compile_s, settled = _run(
         k_run,
         smp,
@@ -280,18 +323,28 @@ def estimate_llc(
     )
     num_steps = trace.shape[1]
     if adaptive and not settled:
-        warnings.warn(
-            f"the L_n trace was not yet stationary and {target_rel_mcse:.0%}-precise "
-            f"after max_steps = {max_steps} steps: λ̂ may still be drifting (slow "
-            "directions). Raise max_steps.",
-            RuntimeWarning,
-            stacklevel=2,
+        report.add(
+            [
+                Problem(
+                    "not_settled",
+                    f"the L_n trace was not yet stationary and "
+                    f"{target_rel_mcse:.0%}-precise after max_steps = {max_steps} "
+                    "steps: λ̂ may still be drifting (slow directions). Raise "
+                    "max_steps.",
+                )
+            ]
         )
     end_temp = None
     if sampler == "sgld":
-        tol = cal.tolerance if cal is not None else CalibrationConfig().tolerance
         end_temp = _end_temperature(
-            jax.random.fold_in(rng_key, 1), smp, posterior, res, num_steps, tol
+            jax.random.fold_in(rng_key, 1), smp, posterior, res, num_steps
+        )
+        report.add(
+            temperature_problems(
+                *end_temp,
+                calibration.tolerance,
+                cal.configurational_temperature if cal is not None else None,
+            )
         )
     if burn_in is None:
         burn_in = num_steps // 2 if adaptive else num_steps // 4
@@ -299,12 +352,20 @@ def estimate_llc(
         trace[:, burn_in:], init_loss, n=posterior.n, beta=float(posterior.beta)
     )
     if np.isfinite(result.rhat) and result.rhat > 1.05:
-        warnings.warn(
-            f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have not "
-            "converged; increase num_steps or burn_in.",
-            RuntimeWarning,
-            stacklevel=2,
+        report.add(
+            [
+                Problem(
+                    "rhat",
+                    f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have "
+                    "not converged; increase num_steps or burn_in.",
+                )
+            ]
         )
+    below = chains_below(
+        trace[:, burn_in:], init_loss, result.llc_per_chain_mcse / result.nbeta
+    )
+    if not report.has("not_a_minimum"):
+        report.add(after_run_problems(center_check, result.llc, below))
     sens = {float(posterior.gamma): result.llc}
     g_steps = max(num_steps // 4, 8)
     for j, factor in enumerate(gamma_check):
@@ -347,6 +408,8 @@ def estimate_llc(
         run_seconds=run_s,
         settled=bool(settled) if adaptive else True,
         end_configurational_temperature=end_temp,
+        problems=report.finish(),
+        center_check=center_check,
     )
 
 
@@ -406,12 +469,10 @@ def _positions_to_keep(position, num_chains: int) -> int:
     return int(min(200, max(10, _POSITION_BYTES // max(size * num_chains, 1))))
 
 
-def _end_temperature(key, smp, posterior, res: SampleResult, num_steps, tolerance):
-    """``T_conf`` on positions of a short continuation of the finished chains (5% of
-    the run, 2,000-20,000 steps; the run's own random stream is untouched); warns when
-    it exceeds ``1 + 2 × tolerance`` by more than two standard errors (the chains have
-    moved to where the calibrated step runs hot, e.g. out along a flat symmetry
-    direction)."""
+def _end_temperature(key, smp, posterior, res: SampleResult, num_steps):
+    """``T_conf`` (and its SE) on positions of a short continuation of the finished
+    chains (5% of the run, 2,000-20,000 steps; the run's own random stream is
+    untouched): where the chains are at the end, not where calibration started."""
     kept = _positions_to_keep(posterior.center, res.losses.shape[0])
     steps = kept * (max(min(num_steps // 20, 20_000), 2_000) // kept)
     probe = sample(
@@ -427,17 +488,63 @@ def _end_temperature(key, smp, posterior, res: SampleResult, num_steps, toleranc
         chains_axis=True,
     )
     _raise_if_diverged(probe, smp)
-    t_conf, t_se = configurational_temperature(key, posterior, probe.positions)
-    if t_conf - 1 - 2 * tolerance > 2 * t_se:
-        warnings.warn(
-            f"configurational temperature at the end of the run is {t_conf:.3f} ± "
-            f"{t_se:.3f}, clearly above 1 + 2·{tolerance:g}: the chains moved to "
-            "where the step size runs hot and λ̂ is likely biased upward. Use a "
-            "smaller step_size or a larger gamma.",
-            RuntimeWarning,
-            stacklevel=3,
+    return configurational_temperature(key, posterior, probe.positions)
+
+
+class _Report:
+    """Collects :class:`Problem`s: warns as each is found, raises when strict."""
+
+    def __init__(self, strict: bool):
+        self.strict, self.problems = bool(strict), []
+
+    def add(self, problems, stop: bool = False) -> None:
+        for p in problems:
+            self.problems.append(p)
+            if not self.strict:
+                warnings.warn(f"[{p.cause}] {p.message}", RuntimeWarning, stacklevel=3)
+        if stop and self.strict and self.problems:
+            raise LLCCheckError(self.problems)
+
+    def has(self, cause: str) -> bool:
+        return any(p.cause == cause for p in self.problems)
+
+    def finish(self) -> tuple:
+        if self.strict and self.problems:
+            raise LLCCheckError(self.problems)
+        return tuple(self.problems)
+
+
+def _check_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse):
+    if not isinstance(posterior, TemperedPosterior):
+        raise TypeError(
+            f"posterior must be a TemperedPosterior (tempered_posterior or "
+            f"from_numpyro), got {type(posterior).__name__}."
         )
-    return t_conf, t_se
+    if posterior.center is None:
+        raise ValueError(
+            "estimate_llc needs a localisation centre: build the posterior with "
+            "center=w_star (a local minimum of L_n) and gamma > 0."
+        )
+    if sampler not in ("sgld", "mala", "nuts"):
+        raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {sampler!r}.")
+    _validate.check_int("num_chains", num_chains)
+    _validate.check_int("max_steps", max_steps, minimum=8)
+    t = _validate._numbers("target_rel_mcse", target_rel_mcse)
+    if t is None or t.shape != () or not 0 < float(t) < 1:
+        raise ValueError(
+            f"target_rel_mcse must be a number in (0, 1), got {target_rel_mcse!r}; "
+            "0.01 aims for an MCSE of 1% of λ̂."
+        )
+
+
+def _check_gamma_check(gamma_check) -> None:
+    if not isinstance(gamma_check, (tuple, list)):
+        raise TypeError(
+            f"gamma_check must be a tuple of factors of γ, e.g. (0.5, 2.0), or () to "
+            f"skip; got {gamma_check!r}."
+        )
+    for f in gamma_check:
+        _validate.check_positive("gamma_check", f, "Factors of γ, e.g. (0.5, 2.0).")
 
 
 def _stationary(kept: np.ndarray) -> bool:
@@ -462,4 +569,4 @@ def _raise_if_diverged(res: SampleResult, smp) -> None:
         raise ChainDivergenceError(np.where(res.diverged)[0], eps, eps / 10)
 
 
-__all__ = ["ChainDivergenceError", "LLCEstimate", "estimate_llc"]
+__all__ = ["ChainDivergenceError", "LLCCheckError", "LLCEstimate", "estimate_llc"]

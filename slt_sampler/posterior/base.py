@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from .. import _validate
 from ..types import Array, PyTree
+from ._checks import check_point
 
 LoglikFn = Callable[[PyTree, PyTree], Array]
 """``loglik_fn(params, batch) -> (b,)``: per-datum log-likelihood of a batch."""
@@ -73,11 +74,20 @@ class TemperedPosterior:
         """Return a copy with fields replaced (``beta``, ``gamma``, ``center``, ...).
 
         β and γ keep the posterior's dtype (a Python float would otherwise make a
-        weakly-typed array and force a re-trace of every compiled sampler)."""
+        weakly-typed array and force a re-trace of every compiled sampler). Concrete
+        values are checked as in :func:`tempered_posterior`; traced ones (inside
+        ``jax.vmap``) are not."""
+        if "beta" in changes:
+            _check_beta(changes["beta"])
+        if "gamma" in changes:
+            _check_gamma(changes["gamma"])
         for name in ("beta", "gamma"):
             if name in changes:
                 changes[name] = jnp.asarray(changes[name], dtype=self.beta.dtype)
-        return dataclasses.replace(self, **changes)
+        new = dataclasses.replace(self, **changes)
+        if changes.get("center") is not None:
+            _check_center(new, self.center)
+        return new
 
     @property
     def nbeta(self) -> Array:
@@ -136,15 +146,21 @@ def tempered_posterior(
     >>> post.n, round(float(post.beta), 4)
     (8, 0.4809)
     """
+    if not callable(loglik_fn):
+        raise TypeError(
+            f"loglik_fn must be a function (params, batch) -> per-datum "
+            f"log-likelihoods, got {type(loglik_fn).__name__}."
+        )
+    if logprior_fn is not None and not callable(logprior_fn):
+        raise TypeError(
+            f"logprior_fn must be a function params -> log density, or None for a "
+            f"flat prior; got {type(logprior_fn).__name__}."
+        )
     n = _validate.check_data(data)
     if beta is None:
         beta = default_beta(n)
-    _validate.check_positive(
-        "beta", beta, "β is an inverse temperature; the LLC default is 1/log n."
-    )
-    _validate.check_non_negative(
-        "gamma", gamma, "γ is the localisation strength; use 0 to switch it off."
-    )
+    _check_beta(beta)
+    _check_gamma(gamma)
     if center is None and _concrete_positive(gamma):
         raise ValueError(
             f"gamma = {gamma} > 0 needs a localisation centre: pass center=w_star "
@@ -152,7 +168,7 @@ def tempered_posterior(
         )
     data = jax.tree.map(jnp.asarray, data)
     center = None if center is None else jax.tree.map(jnp.asarray, center)
-    return TemperedPosterior(
+    post = TemperedPosterior(
         loglik_fn=loglik_fn,
         logprior_fn=logprior_fn,
         data=data,
@@ -162,6 +178,36 @@ def tempered_posterior(
         center=center,
         full_loss_fn=full_loss_fn,
     )
+    if center is not None:
+        _check_center(post, None)
+    return post
+
+
+def _check_beta(beta) -> None:
+    fix = "β is an inverse temperature; the LLC default is 1/log n."
+    _validate.check_scalar(
+        "beta", beta, "For a grid of β, jax.vmap over posterior.replace(beta=b)."
+    )
+    _validate.check_positive("beta", beta, fix)
+
+
+def _check_gamma(gamma) -> None:
+    _validate.check_scalar("gamma", gamma)
+    _validate.check_non_negative(
+        "gamma", gamma, "γ is the localisation strength; use 0 to switch it off."
+    )
+
+
+def _check_center(posterior: TemperedPosterior, old_center) -> None:
+    """The centre: finite, shaped like ``old_center`` if any, and a point where
+    ``loglik_fn`` gives finite per-datum values."""
+    center = posterior.center
+    if old_center is not None:
+        _validate.check_same_tree("center", center, "the previous center", old_center)
+    _validate.check_finite_tree(
+        "center", center, "Pass a finite w* (a local minimum of L_n)."
+    )
+    check_point(posterior, center, "center")
 
 
 def _concrete_positive(x) -> bool:

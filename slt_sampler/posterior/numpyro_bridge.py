@@ -29,6 +29,7 @@ from numpyro.infer.util import (
     unconstrain_fn,
 )
 
+from .. import _validate
 from .base import TemperedPosterior, tempered_posterior
 
 
@@ -40,9 +41,26 @@ def _is_data_site(site) -> bool:
     )
 
 
-def _observed_sites(model, args, kwargs) -> list[str]:
+def _model_sites(model, args, kwargs) -> tuple[list[str], list[str]]:
+    """Names of the observed (data) sites and of the latent sites of ``model``.
+
+    Raises ``ValueError`` for a discrete latent site: gradient-based samplers need
+    continuous parameters."""
     tr = handlers.trace(handlers.seed(model, 0)).get_trace(*args, **kwargs)
-    return [name for name, site in tr.items() if _is_data_site(site)]
+    observed, latent = [], []
+    for name, site in tr.items():
+        if _is_data_site(site):
+            observed.append(name)
+        elif site["type"] == "sample" and not site.get("is_observed", False):
+            if getattr(site["fn"].support, "is_discrete", False):
+                raise ValueError(
+                    f"latent site {name!r} is discrete ({type(site['fn']).__name__}); "
+                    "the samplers here move continuous parameters by gradients. "
+                    "Marginalise it out in the model (sum its values with "
+                    "logsumexp into a numpyro.factor), or observe it."
+                )
+            latent.append(name)
+    return observed, latent
 
 
 def from_numpyro(
@@ -79,12 +97,17 @@ def from_numpyro(
         centre when one was given.
     """
     kwargs = dict(model_kwargs or {})
+    if not callable(model):
+        raise TypeError(
+            f"model must be a NumPyro model function, got {type(model).__name__}."
+        )
     if not data:
         raise ValueError(
             "from_numpyro needs the data as positional arguments: from_numpyro(key, "
             "model, x, y) for a model called as model(x, y)."
         )
-    sites = _observed_sites(model, data, kwargs)
+    _validate.check_data(tuple(data))
+    sites, latent = _model_sites(model, data, kwargs)
     if not sites:
         raise ValueError(
             "model has no observed sample site, so there is no likelihood to temper. "
@@ -105,7 +128,21 @@ def from_numpyro(
     _check_per_datum(model, data, kwargs, init, sites)
     u_center = None
     if center is not None:
-        u_center = unconstrain_fn(model, data, kwargs, center)
+        _check_center_sites(center, latent)
+        _validate.check_finite_tree("center", center, "Pass finite site values.")
+        try:
+            u_center = unconstrain_fn(model, data, kwargs, center)
+            outside = [
+                k for k, v in u_center.items() if not np.all(np.isfinite(np.asarray(v)))
+            ]
+        except ValueError as err:
+            outside = f"({err})"
+        if outside:
+            raise ValueError(
+                f"center values lie outside the support of their sites {outside}, e.g. "
+                "a negative scale: pass constrained values the model's distributions "
+                "allow."
+            )
         init = u_center
     post = tempered_posterior(
         loglik_fn,
@@ -116,6 +153,22 @@ def from_numpyro(
         center=u_center,
     )
     return post, init
+
+
+def _check_center_sites(center, latent: list[str]) -> None:
+    if not isinstance(center, dict):
+        raise TypeError(
+            f"center must be a dict of the model's latent sites {latent} (constrained "
+            f"values), got {type(center).__name__}."
+        )
+    missing = [s for s in latent if s not in center]
+    extra = [s for s in center if s not in latent]
+    if missing or extra:
+        raise ValueError(
+            f"center must give a value for every latent site of the model {latent}: "
+            f"missing {missing}, unknown {extra}. Pass e.g. the constrained values "
+            "of a fitted point, keyed by site name."
+        )
 
 
 def _site_logliks(model, batch: tuple, kwargs: dict, u: dict) -> dict:

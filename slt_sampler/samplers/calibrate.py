@@ -31,9 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from .. import _validate
+from ..posterior._checks import check_point
 from ..posterior.base import TemperedPosterior, logdensity
 from ..types import PRNGKey, PyTree
-from .run import sample
+from .run import check_sampler_and_posterior, sample
 from .sgld import SGLD
 
 _KEPT = 100  # positions per chain on which T_conf is measured (second half of a trial)
@@ -73,7 +75,8 @@ class CalibrationTrial(NamedTuple):
 
 
 class Calibration(NamedTuple):
-    """The chosen step size and the evidence for it."""
+    """The chosen step size and the evidence for it (``passed``: whether any trial
+    met the tolerance; if not, ``step_size`` is the last one tried)."""
 
     step_size: float
     configurational_temperature: float
@@ -81,6 +84,27 @@ class Calibration(NamedTuple):
     max_curvature: float
     trials: tuple
     reason: str
+    passed: bool = True
+
+
+def check_config(config: CalibrationConfig) -> None:
+    """Raise ``TypeError``/``ValueError`` naming the bad field of ``config``."""
+    if not isinstance(config, CalibrationConfig):
+        raise TypeError(
+            f"calibration must be a CalibrationConfig, got {type(config).__name__}: "
+            "pass CalibrationConfig(num_steps=..., tolerance=...)."
+        )
+    _validate.check_int("num_steps", config.num_steps, minimum=100)
+    _validate.check_int("max_trials", config.max_trials)
+    tol = _validate._numbers("tolerance", config.tolerance)
+    if tol is None or tol.shape != () or not 0 < float(tol) < 1:
+        raise ValueError(
+            f"tolerance must be a number in (0, 1), got {config.tolerance!r}; 0.03 "
+            "allows |T_conf - 1| <= 3%."
+        )
+    _validate.check_positive(
+        "init_step_size", config.init_step_size, "or None for 2·tolerance/h_max."
+    )
 
 
 def _potential(posterior: TemperedPosterior, unravel):
@@ -131,6 +155,8 @@ def configurational_temperature(
 ) -> tuple[float, float]:
     """``T_conf = mean ‖∇U‖² / mean ΔU`` over ``positions`` (any leading axes), and its
     delta-method standard error. 1 at the exact target."""
+    check_sampler_and_posterior(SGLD(1.0), posterior)
+    _validate.check_int("num_probes", num_probes)
     like = posterior.center if like is None else like
     if like is None:
         raise ValueError(
@@ -138,7 +164,9 @@ def configurational_temperature(
             "position without leading axes) or use a posterior with a centre."
         )
     _, unravel = ravel_pytree(like)
-    lead = jax.tree.leaves(positions)[0].ndim - jax.tree.leaves(like)[0].ndim
+    lead = np.ndim(jax.tree.leaves(positions)[0]) - np.ndim(jax.tree.leaves(like)[0])
+    _validate.check_same_tree("positions", positions, "like", like, max(lead, 0))
+    _validate.check_finite_tree("positions", positions)
     flats = jax.vmap(lambda w: ravel_pytree(w)[0])(
         jax.tree.map(lambda x: x.reshape((-1,) + x.shape[lead:]), positions)
     )
@@ -199,8 +227,10 @@ def calibrate_sgld(
     init_step_size
         First step size to try (default ``2·tolerance / h_max``).
     """
-    if not 0 < tolerance < 1:
-        raise ValueError(f"tolerance must be in (0, 1), got {tolerance}.")
+    check_config(CalibrationConfig(num_steps, tolerance, max_trials, init_step_size))
+    check_sampler_and_posterior(SGLD(1.0, batch_size), posterior)
+    _validate.check_int("num_chains", num_chains)
+    check_point(posterior, position, "position")
     k_curv, k_run = jax.random.split(rng_key)
     h_max = max_curvature(k_curv, posterior, position)
     if not np.isfinite(h_max) or h_max <= 0:
@@ -290,16 +320,25 @@ def calibrate_sgld(
         else:
             # colder than the target: not yet stationary; run longer at the same step
             longer *= 2
-    best = trials[-1]
+    last = trials[-1] if trials else None
+    if last is None or last.diverged:  # never hand on a step that diverged
+        step, t_conf, which = float(eps), float("nan"), "the next smaller step"
+    else:
+        step, t_conf, which = (
+            last.step_size,
+            last.configurational_temperature,
+            "the last",
+        )
     reason = (
         f"no step passed |T_conf - 1| <= {tolerance} in {max_trials} trials; returning "
-        f"the last ({best.step_size:.3g}, T_conf = {best.configurational_temperature:.4f})"
+        f"{which} ({step:.3g}, T_conf = {t_conf:.4f})"
     )
     return Calibration(
-        best.step_size,
-        best.configurational_temperature,
+        step,
+        t_conf,
         tolerance,
         h_max,
         tuple(trials),
         reason,
+        passed=False,
     )

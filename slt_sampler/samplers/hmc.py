@@ -19,8 +19,11 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from .. import _validate
+from ..posterior._checks import check_point
 from ..posterior.base import TemperedPosterior, localization_term, log_prior, logdensity
 from ..types import Array, PRNGKey, PyTree
+from .run import check_sampler_and_posterior
 
 
 class ExactInfo(NamedTuple):
@@ -103,6 +106,9 @@ class MALA(_Exact):
     name = "mala"
     _blackjax = blackjax.mala
 
+    def __post_init__(self):
+        _validate.check_fields(self, positive=["step_size"])
+
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.mala.build_kernel()
         new, info = kernel(rng_key, state, _logdensity_fn(posterior), self.step_size)
@@ -121,6 +127,13 @@ class HMC(_Exact):
     num_integration_steps: int = 16
     name = "hmc"
 
+    def __post_init__(self):
+        _validate.check_fields(
+            self,
+            positive=["step_size", "inverse_mass_matrix"],
+            ints=["num_integration_steps"],
+        )
+
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.hmc.build_kernel()
         return self._trajectory_step(
@@ -137,6 +150,13 @@ class NUTS(_Exact):
     max_num_doublings: int = 10
     name = "nuts"
     _blackjax = blackjax.nuts
+
+    def __post_init__(self):
+        _validate.check_fields(
+            self,
+            positive=["step_size", "inverse_mass_matrix"],
+            ints=["max_num_doublings"],
+        )
 
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
         kernel = blackjax.nuts.build_kernel()
@@ -174,6 +194,20 @@ def window_adapt(
     chain then samples the same kernel. Returns ``(tuned_sampler, positions)`` with
     ``positions`` carrying a leading chain axis (the adapted end points).
     """
+    if not isinstance(sampler, (HMC, NUTS)):
+        raise TypeError(
+            f"window_adapt tunes HMC or NUTS, got {type(sampler).__name__}; for MALA "
+            "use estimate_llc(sampler='mala'), which tunes its step size."
+        )
+    check_sampler_and_posterior(sampler, posterior)
+    check_point(posterior, position, "position")
+    num_chains = _validate.check_int("num_chains", num_chains)
+    num_steps = _validate.check_int("num_steps", num_steps)
+    if not 0 < target_acceptance_rate < 1:
+        raise ValueError(
+            "target_acceptance_rate must be in (0, 1), got "
+            f"{target_acceptance_rate!r}; 0.8 is the usual choice."
+        )
     algo = blackjax.nuts if isinstance(sampler, NUTS) else blackjax.hmc
     extra = {}
     if isinstance(sampler, HMC):

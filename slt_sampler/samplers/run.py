@@ -22,6 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import _validate
+from ..posterior._checks import check_point
 from ..posterior.base import TemperedPosterior, full_loss
 from ..types import PRNGKey, PyTree
 
@@ -179,9 +180,23 @@ def sample(
     on_chunk
         ``on_chunk(steps_done, arrays)`` after every chunk, e.g. to write partial results.
     """
+    check_sampler_and_posterior(sampler, posterior)
     num_chains = _validate.check_int("num_chains", num_chains)
     num_steps = _validate.check_int("num_steps", num_steps)
     thinning = _validate.check_int("thinning", thinning)
+    check_point(
+        posterior, init_position, "init_position", leading_axes=int(chains_axis)
+    )
+    if chains_axis:
+        lead = {
+            np.shape(x)[0] if np.ndim(x) else None
+            for x in jax.tree.leaves(init_position)
+        }
+        if lead != {num_chains}:
+            raise ValueError(
+                f"with chains_axis=True every leaf of init_position needs a leading "
+                f"axis of num_chains = {num_chains}; got leading sizes {sorted(lead, key=str)}."
+            )
     if num_steps % thinning:
         raise ValueError(
             f"num_steps = {num_steps} must be a multiple of thinning = {thinning}; "
@@ -261,6 +276,24 @@ def sample(
         steps_per_second=num_chains * num_steps / max(t_run, 1e-12),
         diverged=diverged,
     )
+
+
+def check_sampler_and_posterior(sampler, posterior) -> None:
+    """Raise ``TypeError`` unless ``sampler`` follows the ``init`` / ``step`` contract
+    and ``posterior`` is a :class:`TemperedPosterior`."""
+    if not (
+        callable(getattr(sampler, "init", None))
+        and callable(getattr(sampler, "step", None))
+    ):
+        raise TypeError(
+            f"sampler must be a sampler object with init and step (e.g. SGLD(1e-5, "
+            f"100), MALA(1e-3), NUTS(...)), got {type(sampler).__name__}."
+        )
+    if not isinstance(posterior, TemperedPosterior):
+        raise TypeError(
+            f"posterior must be a TemperedPosterior (from tempered_posterior or "
+            f"from_numpyro), got {type(posterior).__name__}."
+        )
 
 
 def _progress(total: int, sampler, show: bool):

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from blackjax.sgmcmc import diffusions
 
+from .. import _validate
 from ..posterior.base import (
     TemperedPosterior,
     batch_loss,
@@ -123,6 +124,11 @@ class SGLD(_StochasticGradient):
     batch_size: int | None = None
     name = "sgld"
 
+    def __post_init__(self):
+        _validate.check_fields(
+            self, positive=["step_size"], optional_ints=["batch_size"]
+        )
+
     def step(
         self, rng_key: PRNGKey, state: SGLDState, posterior: TemperedPosterior
     ) -> tuple[SGLDState, SGInfo]:
@@ -174,6 +180,15 @@ class SGHMC(_StochasticGradient):
     num_integration_steps: int = 10
     batch_size: int | None = None
     name = "sghmc"
+
+    def __post_init__(self):
+        _validate.check_fields(
+            self,
+            positive=["step_size"],
+            non_negative=["friction"],
+            ints=["num_integration_steps"],
+            optional_ints=["batch_size"],
+        )
 
     def step(
         self, rng_key: PRNGKey, state: SGLDState, posterior: TemperedPosterior
