@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _validate
 from ..posterior.base import TemperedPosterior, default_beta, tempered_posterior
 from ..types import PRNGKey, PyTree
 from . import coefficients
@@ -195,9 +196,14 @@ def linear_network(
       step runs hot (T_conf 1.007 → 1.055 over 160k steps on the DLN above; SGLD 44.2
       against MALA 41.3).
     """
-    widths = [int(h) for h in widths]
-    if len(widths) < 2:
-        raise ValueError(f"widths needs at least [input, output], got {widths}.")
+    widths = _check_widths(widths)
+    r = _validate.check_int("r", r, minimum=0)
+    if len(widths) > 2 and r > min(widths):
+        raise ValueError(
+            f"r = {r} exceeds the smallest width {min(widths)} of {widths}: the true "
+            "rank is at most min(widths)."
+        )
+    _check_common(n, sigma, gamma, beta)
     if minimiser not in ("aligned", "balanced"):
         raise ValueError(
             f"minimiser must be 'aligned' or 'balanced', got {minimiser!r}."
@@ -245,13 +251,34 @@ def linear_network(
     return ZooModel(label, post, w_true, w_star, true, dim, desc)
 
 
+def _check_widths(widths) -> list[int]:
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+        raise TypeError(
+            f"widths must be a list of layer widths [input, ..., output], got "
+            f"{widths!r}."
+        )
+    out = [_validate.check_int(f"widths[{i}]", h) for i, h in enumerate(widths)]
+    if len(out) < 2:
+        raise ValueError(f"widths needs at least [input, output], got {out}.")
+    return out
+
+
+def _check_common(n, sigma, gamma, beta) -> None:
+    _validate.check_int("n", n, minimum=2)
+    _validate.check_positive("sigma", sigma, "The noise standard deviation.")
+    _validate.check_non_negative("gamma", gamma, "0 switches localisation off.")
+    _validate.check_positive("beta", beta, "None gives 1/log n.")
+
+
 def regular(rng_key: PRNGKey, d: int, **kw) -> ZooModel:
     """Regular linear regression in ``d`` dimensions (λ = d/2, m = 1)."""
+    d = _validate.check_int("d", d)
     return linear_network(rng_key, [d, 1], 1, name=f"regular_d{d}", **kw)
 
 
 def reduced_rank(rng_key: PRNGKey, M: int, N: int, H: int, r: int, **kw) -> ZooModel:
     """Reduced-rank regression ``y = B A x``, A: H×M, B: N×H, true rank r."""
+    M, N, H = (_validate.check_int(k, v) for k, v in zip("MNH", (M, N, H)))
     return linear_network(rng_key, [M, H, N], r, name=f"rrr_M{M}_N{N}_H{H}_r{r}", **kw)
 
 
@@ -274,7 +301,12 @@ def monomial_regression(
 
     ``K(w) ∝ Π w_j^{2k_j}``: a normal crossing with λ = min_j 1/(2k_j) (flat prior).
     """
-    powers = tuple(int(k) for k in powers)
+    if isinstance(powers, (str, bytes)) or not hasattr(powers, "__len__") or not powers:
+        raise ValueError(
+            f"powers must be a non-empty list of ints >= 1 (the k_j), got {powers!r}."
+        )
+    powers = tuple(_validate.check_int(f"powers[{j}]", k) for j, k in enumerate(powers))
+    _check_common(n, sigma, gamma, beta)
     k_x, k_e = jax.random.split(rng_key)
     x = jax.random.normal(k_x, (n,))
     y = sigma * jax.random.normal(k_e, (n,))

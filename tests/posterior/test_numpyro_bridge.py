@@ -110,3 +110,52 @@ def test_nuts_mean_loss_agrees_with_numpyro_mcmc():
     theirs = np.asarray(jax.vmap(jax.vmap(nll))(s["w"], s["b"], s["s"]))
     se = np.hypot(mcse_mean(ours), mcse_mean(theirs))
     assert abs(ours.mean() - theirs.mean()) <= 3 * se, (ours.mean(), theirs.mean(), se)
+
+
+# --- issue 12: each of these surfaced as a bare AssertionError or NumPyro internals
+
+
+def test_center_missing_a_site_is_named():
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"missing \['b', 's'\]"):
+        from_numpyro(
+            jax.random.key(0), model, x, y, gamma=1.0, center={"w": jnp.ones(2)}
+        )
+
+
+def test_center_outside_the_support_is_named():
+    x, y = _data()
+    c = {"w": jnp.ones(2), "b": 0.0, "s": -1.0}
+    with pytest.raises(ValueError, match="outside the support"):
+        from_numpyro(jax.random.key(0), model, x, y, gamma=1.0, center=c)
+
+
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("n = 0", "at least one datum"),
+        ("length mismatch", "share one leading axis"),
+        ("NaN in y", "NaN or inf"),
+    ],
+)
+def test_bad_data_is_named_before_numpyro_sees_it(case, match):
+    x, y = _data()
+    if case == "n = 0":
+        x, y = x[:0], y[:0]
+    elif case == "length mismatch":
+        y = y[:-5]
+    else:
+        y = y.at[3].set(jnp.nan)
+    with pytest.raises(ValueError, match=match):
+        from_numpyro(jax.random.key(0), model, x, y)
+
+
+def test_discrete_latent_site_is_named():
+    def mixture(x, y):
+        z = numpyro.sample("z", dist.Bernoulli(0.5))
+        with numpyro.plate("data", x.shape[0]):
+            numpyro.sample("y", dist.Normal(z * x[:, 0], 1.0), obs=y)
+
+    x, y = _data()
+    with pytest.raises(ValueError, match="latent site 'z' is discrete"):
+        from_numpyro(jax.random.key(0), mixture, x, y)
