@@ -3,6 +3,7 @@
 The public API a study needs; everything else lives in its submodule.
 """
 
+from . import zoo as zoo
 from .estimators.llc import LLCResult as LLCResult
 from .estimators.llc import llc as llc
 from .posterior.base import TemperedPosterior as TemperedPosterior
@@ -39,6 +40,7 @@ __all__ = [
     "Calibration",
     "CalibrationConfig",
     "ChainDivergenceError",
+    "LLCCheckError",
     "LLCEstimate",
     "LLCResult",
     "SampleResult",
@@ -54,4 +56,5 @@ __all__ = [
     "sample",
     "tempered_posterior",
     "window_adapt",
+    "zoo",
 ]

@@ -32,38 +32,42 @@ def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def _numbers(name: str, value):
+def as_numbers(name: str, value, *, placeholders: bool = False):
     """``value`` as a NumPy array when it is a concrete number or array; ``None`` for
-    ``None``, tracers and the placeholder leaves JAX puts in pytrees (nothing to
-    check). Strings, booleans and other non-numeric values raise ``TypeError``."""
+    ``None`` and tracers (nothing to check). Strings, booleans and other non-numeric
+    values raise ``TypeError``, except, with ``placeholders=True``, objects that are
+    not numbers at all (JAX rebuilds pytrees with such leaves inside transforms)."""
     if value is None or isinstance(value, jax.core.Tracer):
         return None
     if isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(
             f"{name} must be a number, got {type(value).__name__} {value!r}."
         )
-    if not isinstance(
+    if placeholders and not isinstance(
         value, (int, float, np.number, np.ndarray, jax.Array, list, tuple)
     ):
         return None
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        arr = np.asarray(value, dtype=object)
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_):
         raise TypeError(f"{name} must be a number, got {value!r} (dtype {arr.dtype}).")
     return arr
 
 
-def check_positive(name: str, value, fix: str = "") -> None:
+def check_positive(name: str, value, fix: str = "", *, placeholders=False) -> None:
     """Raise ``ValueError`` unless a concrete ``value`` is finite and > 0."""
-    v = _numbers(name, value)
+    v = as_numbers(name, value, placeholders=placeholders)
     if v is None:
         return
     if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v <= 0):
         raise ValueError(POSITIVE.format(name=name, value=_show(value), fix=fix))
 
 
-def check_non_negative(name: str, value, fix: str = "") -> None:
+def check_non_negative(name: str, value, fix: str = "", *, placeholders=False) -> None:
     """Raise ``ValueError`` unless a concrete ``value`` is finite and >= 0."""
-    v = _numbers(name, value)
+    v = as_numbers(name, value, placeholders=placeholders)
     if v is None:
         return
     if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v < 0):
@@ -72,7 +76,7 @@ def check_non_negative(name: str, value, fix: str = "") -> None:
 
 def check_scalar(name: str, value, fix: str = "") -> None:
     """Raise ``ValueError`` unless a concrete ``value`` is a scalar (0-d)."""
-    if _numbers(name, value) is None:
+    if as_numbers(name, value) is None:
         return
     shape = np.shape(value)
     if shape != ():
@@ -178,9 +182,9 @@ def check_fields(obj, *, positive=(), non_negative=(), ints=(), optional_ints=()
     tracers and placeholders inside transformations); integer fields always."""
     kind = type(obj).__name__
     for f in positive:
-        check_positive(f, getattr(obj, f), f"(in {kind}; e.g. calibrate it).")
+        check_positive(f, getattr(obj, f), f"(in {kind}).", placeholders=True)
     for f in non_negative:
-        check_non_negative(f, getattr(obj, f), f"(in {kind}).")
+        check_non_negative(f, getattr(obj, f), f"(in {kind}).", placeholders=True)
     for f in ints:
         check_int(f, getattr(obj, f))
     for f in optional_ints:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _validate
 from . import _mcse
 
 
@@ -71,11 +72,18 @@ def llc(losses, init_loss, *, n: int, beta: float) -> LLCResult:
     >>> round(llc(trace, 1.0, n=1000, beta=0.1).llc, 1)
     0.5
     """
-    arr = np.asarray(losses, dtype=np.float64)
+    arr = _validate.as_numbers("losses", losses)
+    if arr is None:
+        raise TypeError(f"losses must be an array (chain, draw), got {losses!r}.")
+    arr = arr.astype(np.float64)
     if arr.ndim != 2:
         raise ValueError(
             f"losses must have shape (chain, draw), got {arr.shape}; for one chain pass "
             "losses[None, :]."
+        )
+    if arr.shape[0] < 1 or arr.shape[1] < 2:
+        raise ValueError(
+            f"losses needs at least one chain and two draws, got shape {arr.shape}."
         )
     if not np.all(np.isfinite(arr)):
         bad = np.where(~np.all(np.isfinite(arr), axis=1))[0].tolist()
@@ -83,10 +91,16 @@ def llc(losses, init_loss, *, n: int, beta: float) -> LLCResult:
             f"losses of chains {bad} contain NaN/inf: those chains diverged. Lower the "
             "step size (e.g. by 10x) or drop the chains; no estimate is returned."
         )
-    if n <= 0 or not np.isfinite(init_loss) or beta <= 0:
+    n = _validate.check_int("n", n)
+    _validate.check_scalar("beta", beta)
+    _validate.check_positive("beta", beta, "The inverse temperature the chains ran at.")
+    _validate.check_scalar("init_loss", init_loss)
+    if _validate.as_numbers("init_loss", init_loss) is None or not np.isfinite(
+        init_loss
+    ):
         raise ValueError(
-            f"need n > 0, beta > 0 and a finite init_loss; got n={n}, beta={beta}, "
-            f"init_loss={init_loss}."
+            f"init_loss must be the finite L_n(w*), got {init_loss!r}: compute it with "
+            "full_loss(posterior, w_star)."
         )
     nbeta = float(n * beta)
     per_chain = nbeta * (arr.mean(axis=1) - init_loss)

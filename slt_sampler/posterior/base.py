@@ -104,8 +104,7 @@ jax.tree_util.register_dataclass(
 
 def default_beta(n: int) -> float:
     """The LLC / WBIC inverse temperature β* = 1 / log n (n = number of data)."""
-    if n < 2:
-        raise ValueError(f"n must be >= 2 for β* = 1/log n, got n = {n}.")
+    n = _validate.check_int("n", n, minimum=2)
     return 1.0 / math.log(n)
 
 
@@ -210,6 +209,22 @@ def _check_center(posterior: TemperedPosterior, old_center) -> None:
     check_point(posterior, center, "center")
 
 
+def _check_eager(posterior, params) -> None:
+    """Argument checks of the public density functions when called eagerly (inside
+    ``jit`` the parameters are tracers and nothing is checked)."""
+    if not isinstance(posterior, TemperedPosterior):
+        raise TypeError(
+            f"posterior must be a TemperedPosterior, got {type(posterior).__name__}."
+        )
+    leaves = jax.tree.leaves(params)
+    if not leaves or any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return
+    if posterior.center is not None:
+        _validate.check_same_tree(
+            "params", params, "the posterior's center", posterior.center
+        )
+
+
 def _concrete_positive(x) -> bool:
     if isinstance(x, jax.core.Tracer):
         return False
@@ -229,6 +244,7 @@ def full_loss(
     Uses ``posterior.full_loss_fn`` when given. Chunks are summed in a ``lax.map`` so
     memory stays at one chunk; a ragged tail is handled exactly.
     """
+    _check_eager(posterior, params)
     if posterior.full_loss_fn is not None:
         return posterior.full_loss_fn(params, posterior.data)
     n = posterior.n
@@ -271,6 +287,7 @@ def logdensity(
 
     .. math:: \\log\\varphi(w) - n\\beta\\,\\hat L(w) - \\tfrac{\\gamma}{2}\\lVert w-w^*\\rVert^2
     """
+    _check_eager(posterior, params)
     return logdensity_and_loss(posterior, params, batch)[0]
 
 

@@ -111,8 +111,20 @@ def balanced_minimiser(x, y, widths) -> list:
     set a trained network reaches, up to hidden rotations, which are isometries and do
     not change the localised posterior.
     """
+    widths = _check_widths(widths)
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y must be (n, input) and (n, output) arrays with one n, got "
+            f"shapes {x.shape} and {y.shape}."
+        )
+    if (x.shape[1], y.shape[1]) != (widths[0], widths[-1]):
+        raise ValueError(
+            f"widths {widths} must start with x's {x.shape[1]} columns and end with "
+            f"y's {y.shape[1]}."
+        )
+    _validate.check_data((x, y))
     k = min(widths)
     w_ols = np.linalg.lstsq(x, y, rcond=None)[0].T  # (out, in)
     fitted = x @ w_ols.T
@@ -135,6 +147,11 @@ def minimise(loss_fn, w0, *, num_steps: int = 1000, tol: float = 1e-7):
     import optax
     import optax.tree_utils as otu
 
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function w -> scalar, got {loss_fn!r}.")
+    num_steps = _validate.check_int("num_steps", num_steps)
+    _validate.check_positive("tol", tol, "The gradient-norm stopping tolerance.")
+    _validate.check_finite_tree("w0", w0, "Start from finite parameters.")
     opt = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(loss_fn)
 
@@ -345,4 +362,5 @@ def monomial_regression(
 
 def param_count(params: PyTree) -> int:
     """Number of scalar parameters in a pytree."""
+    _validate.check_finite_tree("params", params)
     return int(sum(np.size(x) for x in jax.tree.leaves(params)))
