@@ -84,12 +84,23 @@ class LLCEstimate(NamedTuple):
     end_configurational_temperature: tuple[float, float] | None = None
     problems: tuple = ()
     center_check: MinimumCheck | None = None
+    gamma_sensitivity_mcse: dict | None = None
 
-    def to_datatree(self):
-        """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``)."""
+    def __repr__(self) -> str:
+        from .diagnostics.summary import llc_summary
+
+        return llc_summary(self)
+
+    __str__ = __repr__
+
+    def to_datatree(self, name: str | None = None):
+        """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``; λ̂,
+        its errors, per-chain λ̂, the settled flag, the checks and the problems as
+        attributes; ``name`` the model's name)."""
         from .diagnostics.arviz import to_datatree
 
         attrs = {
+            "model": name or "",
             "llc": self.result.llc,
             "llc_mcse": self.result.llc_mcse,
             "llc_std": self.result.llc_std,
@@ -113,11 +124,21 @@ class LLCEstimate(NamedTuple):
             attrs["end_configurational_temperature_se"] = t_se
         for g, v in self.gamma_sensitivity.items():
             attrs[f"llc_at_gamma_{g:g}"] = v
+        for g, v in (self.gamma_sensitivity_mcse or {}).items():
+            attrs[f"llc_mcse_at_gamma_{g:g}"] = v
         attrs["settled"] = int(self.settled)
         attrs["problems"] = "\n".join(f"[{p.cause}] {p.message}" for p in self.problems)
         if self.center_check is not None:
             attrs["center_gradient_decrement"] = self.center_check.decrement
-        return to_datatree(self.losses, attrs=attrs)
+        dt = to_datatree(self.losses, attrs=attrs)
+        stats = dt["sample_stats"].to_dataset()
+        stats["llc_per_chain"] = ("chain", np.asarray(self.result.llc_per_chain))
+        stats["llc_per_chain_mcse"] = (
+            "chain",
+            np.asarray(self.result.llc_per_chain_mcse),
+        )
+        dt["sample_stats"] = stats
+        return dt
 
 
 def _trace(res: SampleResult, init_loss: float) -> np.ndarray:
@@ -367,6 +388,7 @@ def estimate_llc(
     if not report.has("not_a_minimum"):
         report.add(after_run_problems(center_check, result.llc, below))
     sens = {float(posterior.gamma): result.llc}
+    sens_mcse = {float(posterior.gamma): result.llc_mcse}
     g_steps = max(num_steps // 4, 8)
     for j, factor in enumerate(gamma_check):
         g = float(posterior.gamma) * factor
@@ -382,12 +404,13 @@ def estimate_llc(
             chains_axis=True,
         )
         if r_g.diverged.any():
-            sens[g] = float("nan")
+            sens[g] = sens_mcse[g] = float("nan")
             continue
         t_g = _trace(r_g, init_loss)
-        sens[g] = llc(
+        r = llc(
             t_g[:, g_steps // 2 :], init_loss, n=posterior.n, beta=float(posterior.beta)
-        ).llc
+        )
+        sens[g], sens_mcse[g] = r.llc, r.llc_mcse
     return LLCEstimate(
         result=result,
         sampler=sampler,
@@ -410,6 +433,7 @@ def estimate_llc(
         end_configurational_temperature=end_temp,
         problems=report.finish(),
         center_check=center_check,
+        gamma_sensitivity_mcse=dict(sorted(sens_mcse.items())),
     )
 
 
@@ -529,7 +553,7 @@ def _check_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse)
         raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {sampler!r}.")
     _validate.check_int("num_chains", num_chains)
     _validate.check_int("max_steps", max_steps, minimum=8)
-    t = _validate._numbers("target_rel_mcse", target_rel_mcse)
+    t = _validate.as_numbers("target_rel_mcse", target_rel_mcse)
     if t is None or t.shape != () or not 0 < float(t) < 1:
         raise ValueError(
             f"target_rel_mcse must be a number in (0, 1), got {target_rel_mcse!r}; "

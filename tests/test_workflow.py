@@ -31,7 +31,7 @@ def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
     assert 0.5 < a.result.llc < 3.0  # λ = 1.5; precision is the slow tier's job
 
 
-@pytest.mark.filterwarnings("ignore:R-hat")  # a 1000-step run; only plumbing tested
+@pytest.mark.filterwarnings("ignore:\\[rhat\\]")  # a 1000-step run; only plumbing tested
 def test_calibration_settings_reach_the_calibration(small):
     cfg = CalibrationConfig(
         num_steps=500, tolerance=0.2, max_trials=2, init_step_size=1e-5
@@ -126,3 +126,27 @@ def test_adaptive_run_warns_when_it_hits_its_cap(small):
             progress=False,
         )
     assert not est.settled and est.num_steps == 40_000
+
+
+def test_estimate_prints_one_screen_and_its_datatree_carries_the_evidence(small):
+    est = estimate_llc(
+        jax.random.key(1),
+        small.posterior,
+        step_size=1e-4,
+        num_steps=4000,
+        num_chains=4,
+        gamma_check=(2.0,),
+        progress=False,
+    )
+    text = repr(est)
+    assert text == str(est) and len(text.splitlines()) <= 24
+    assert "λ̂ = " in text and "problems none" in text and "a minimum" in text
+    assert "[" not in text.splitlines()[0]  # no loss array dumped
+    assert set(est.gamma_sensitivity_mcse) == {1.0, 2.0}
+    assert all(v > 0 for v in est.gamma_sensitivity_mcse.values())
+    dt = est.to_datatree(name=small.name)
+    assert dt.attrs["model"] == small.name and dt.attrs["settled"] == 1
+    np.testing.assert_allclose(
+        dt["sample_stats"]["llc_per_chain"].values, est.result.llc_per_chain
+    )
+    assert dt.attrs["llc_mcse_at_gamma_2"] == est.gamma_sensitivity_mcse[2.0]

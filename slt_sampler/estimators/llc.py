@@ -8,7 +8,8 @@
 computed per chain and pooled, with the Monte-Carlo standard error of the pooled mean
 (from the effective sample size of the L_n trace), rank-normalised split R-hat and bulk
 ESS. ``losses`` must already exclude burn-in; ``init_loss`` is ``L_n(w*)`` on the *full*
-data (SLT_REFERENCE §5 caveat 8).
+data: a baseline from a few minibatches shifts every chain's λ̂ by the same amount,
+which the between-chain spread cannot show.
 """
 
 from __future__ import annotations

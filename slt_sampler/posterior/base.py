@@ -7,7 +7,7 @@
     \\qquad L_n(w) = -\\frac{1}{n}\\sum_{i=1}^n \\log p(x_i \\mid w).
 
 ``L_n`` is the mean *negative log-likelihood* including its normalising constants
-(SLT_REFERENCE §0): with it, β = 1 is the Bayesian posterior and WBIC / free energies
+(Watanabe 2009, 2013): with it, β = 1 is the Bayesian posterior and WBIC / free energies
 keep their meaning. A minibatch ``B`` gives the unbiased estimate
 ``nβ · mean_{i∈B} ℓ_i(w)`` of ``nβ L_n(w)``.
 

@@ -10,7 +10,7 @@ NLL for stochastic-gradient samplers (``info_loss_kind = "batch"``), the full-da
 ``L_n`` for exact samplers (``"full"``). Numeric hyperparameters (step size, friction)
 are pytree leaves, so a sweep over them is a ``vmap``, not a recompile.
 
-Conventions (SLT_REFERENCE §1.1). One step of SGLD is BlackJAX's Euler step
+Conventions (as in Lau et al. 2023). One step of SGLD is BlackJAX's Euler step
 
 .. math::
     w_{t+1} = w_t + \\varepsilon\\,\\widehat{\\nabla \\log p}(w_t) + \\sqrt{2\\varepsilon}\\,\\xi_t,

@@ -2,7 +2,8 @@
 
 Every entry returns a :class:`ZooModel`: a tempered posterior (β* = 1/log n, Gaussian
 localiser at ``w_star``, flat prior), the true parameter, the nearby minimiser ``w_star``
-of ``L_n`` on the generated data (SLT_REFERENCE §5 caveat 9) and the exact
+of ``L_n`` on the generated data (localising at the true parameter instead biases λ̂
+by about −λβ in regular directions; Lau et al. 2023) and the exact
 ``LearningCoefficient`` from :mod:`slt_sampler.zoo.coefficients`.
 
 Linear-Gaussian networks ``y = W_L ⋯ W_1 x + N(0, σ² I)`` cover three families:
@@ -85,8 +86,8 @@ def _orthonormal(key, dim, r):
 def aligned_low_rank(rng_key: PRNGKey, widths, r: int, scale: float = 1.0):
     """Layers ``W_i = Q_{i+1} D_i Q_iᵀ`` of rank exactly ``r`` in aligned subspaces.
 
-    This is the most singular stratum of the true set (SLT_REFERENCE §5 caveat 7); with
-    ``r = 0`` every layer is zero (the origin, caveat 1).
+    This is the most singular stratum of the true set (Aoyagi 2024's λ is the minimum
+    over the true set, reached there); with ``r = 0`` every layer is zero (the origin).
     """
     keys = jax.random.split(rng_key, 2 * len(widths))
     qs = [_orthonormal(keys[i], h, r) for i, h in enumerate(widths)]
@@ -196,7 +197,7 @@ def linear_network(
 
     * ``"aligned"`` (default): L-BFGS from the true parameter, so every layer keeps
       rank exactly ``r`` in aligned subspaces, the most singular stratum that
-      SLT_REFERENCE §5 caveats 7 and 9 prescribe (at the true parameter itself λ̂
+      Aoyagi's formula refers to (at the true parameter itself λ̂
       comes out about λ(1 − β)). For ``r = 0`` the origin is a saddle of ``L_n``; the
       search starts from a 1e-2 perturbation of it and reaches the nearby minimiser
       that fits the noise. For ``r > 0`` and two or more layers the directions the
