@@ -11,7 +11,6 @@ Writes benchmarks/results/agent_speed.json. Not a test: numbers depend on machin
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.thermo import agent as ag
 
 PYMDP_JIT_MS = 95.0  # reference: pymdp rollout wrapped in jit, 512 agents x 6 steps
@@ -138,8 +138,7 @@ def main():
         f"{summary['median_over_pymdp']}x pymdp-with-jit (95 ms); load average "
         f"{summary['load_average_at_end']}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    write_json_atomic(args.out, {"rows": rows, "summary": summary}, indent=2)
     print(f"wrote {args.out}")
 
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.thermo import ep
 
 OUT = Path(__file__).resolve().parent / "results" / "ep_speed.json"
@@ -163,20 +164,15 @@ def main():
         "run_target_s": 10.0,
     }
     print(json.dumps(summary, indent=1))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
-        json.dumps(
-            {
-                "load_avg_start": load,
-                "load_avg_end": os.getloadavg(),
-                "devices": str(jax.devices()),
-                "compile": comp,
-                "runs": runs,
-                "summary": summary,
-            },
-            indent=1,
-        )
-    )
+    result = {
+        "load_avg_start": load,
+        "load_avg_end": os.getloadavg(),
+        "devices": str(jax.devices()),
+        "compile": comp,
+        "runs": runs,
+        "summary": summary,
+    }
+    write_json_atomic(OUT, result, indent=1)
     print(f"wrote {OUT}")
 
 

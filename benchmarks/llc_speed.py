@@ -20,7 +20,6 @@ os.environ.setdefault(
 )
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from slt_sampler import SGLD, full_loss, llc, sample
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.zoo.models import deep_linear
 
 PEER_STEPS_PER_SECOND = 1000.0  # devinterp 2.0.1 on this DLN, SLT_REFERENCE §6
@@ -103,8 +103,7 @@ def main() -> None:
         "llc_note": "2,500 steps at a fixed step size: a speed run, not a converged estimate",
         "true_lambda": model.true.lam,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
+    write_json_atomic(args.out, out, indent=2)
     print(f"compile: {out['compile_seconds']:.2f} s")
     print(
         f"sampling: {out['steps_per_second']:,.0f} steps/s "

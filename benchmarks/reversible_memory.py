@@ -15,7 +15,6 @@ Writes benchmarks/results/reversible_memory.json. Not a test: numbers are printe
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.thermo import reversible as rev
 
 MIB = 2.0**20
@@ -141,8 +141,7 @@ def main(argv=None):
             "compile_s"
         ),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    write_json_atomic(args.out, result, indent=1)
     print(f"wrote {args.out}")
 
 

@@ -24,14 +24,19 @@ as a directory of NetCDF3 files (one per group, SciPy backend, always available)
 from __future__ import annotations
 
 import json
-import warnings
 import numbers
+import os
+import shutil
+import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from arviz_base import from_dict
+
+from slt_sampler.diagnostics.results import atomic_path
 
 __all__ = ["LOSS_NAME", "load_datatree", "save_datatree", "to_datatree"]
 
@@ -163,7 +168,7 @@ def _has_netcdf4_engine() -> bool:
 
 
 def save_datatree(dt: xr.DataTree, path) -> Path:
-    """Write ``dt`` to ``path`` and return the path.
+    """Write ``dt`` to ``path`` atomically and return the path.
 
     Parameters
     ----------
@@ -172,11 +177,18 @@ def save_datatree(dt: xr.DataTree, path) -> Path:
     path : str or os.PathLike
         ``*.nc``: a single NetCDF4 file (needs ``h5netcdf`` or ``netCDF4``). Anything
         else: a directory of NetCDF3 files plus ``manifest.json`` (SciPy backend; no
-        extra dependency). Existing files are overwritten.
+        extra dependency). An existing file or directory is replaced.
 
     Returns
     -------
     pathlib.Path
+
+    Notes
+    -----
+    The tree is written to a temporary file (or directory) next to ``path`` and then
+    renamed onto it, so an interrupted write never leaves a partial file at ``path``:
+    a file is replaced atomically; a directory is swapped in with two renames (the old
+    one is removed afterwards).
     """
     if not isinstance(dt, xr.DataTree):
         raise TypeError(f"`dt` must be an xarray.DataTree; got {type(dt).__name__}.")
@@ -184,36 +196,54 @@ def save_datatree(dt: xr.DataTree, path) -> Path:
     if path.suffix == ".nc":
         if not _has_netcdf4_engine():
             raise ValueError(_ERR_NO_ENGINE.format(path=path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if "h5netcdf" in xr.backends.list_engines():
-            # booleans (e.g. ``diverging``) are HDF5-valid but not strict NetCDF4
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "You are writing invalid netcdf")
-                dt.to_netcdf(path, mode="w", engine="h5netcdf", invalid_netcdf=True)
-        else:
-            dt.to_netcdf(path, mode="w")
+        with atomic_path(path, suffix=".nc") as tmp:
+            if "h5netcdf" in xr.backends.list_engines():
+                # booleans (e.g. ``diverging``) are HDF5-valid but not strict NetCDF4
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "You are writing invalid netcdf")
+                    dt.to_netcdf(tmp, mode="w", engine="h5netcdf", invalid_netcdf=True)
+            else:
+                dt.to_netcdf(tmp, mode="w")
         return path
-    path.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for index, node in enumerate(dt.subtree):
-        ds = node.to_dataset(inherit=False)
-        file = f"group{index:03d}.nc"
-        entries.append(
-            {
-                "path": node.path,
-                "file": file,
-                "attrs": ds.attrs,
-                "var_attrs": {str(k): v.attrs for k, v in ds.variables.items()},
-                "dtypes": {str(k): v.dtype.str for k, v in ds.variables.items()},
-            }
-        )
-        ds = ds.copy()
-        ds.attrs = {}
-        for var in ds.variables.values():
-            var.attrs = {}
-        ds.to_netcdf(path / file, mode="w", engine="scipy")
-    manifest = {"format": _FORMAT, "groups": entries}
-    (path / _MANIFEST).write_text(json.dumps(manifest, indent=1, default=_json_default))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(
+        tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    )
+    try:
+        entries = []
+        for index, node in enumerate(dt.subtree):
+            ds = node.to_dataset(inherit=False)
+            file = f"group{index:03d}.nc"
+            entries.append(
+                {
+                    "path": node.path,
+                    "file": file,
+                    "attrs": ds.attrs,
+                    "var_attrs": {str(k): v.attrs for k, v in ds.variables.items()},
+                    "dtypes": {str(k): v.dtype.str for k, v in ds.variables.items()},
+                }
+            )
+            ds = ds.copy()
+            ds.attrs = {}
+            for var in ds.variables.values():
+                var.attrs = {}
+            ds.to_netcdf(tmp / file, mode="w", engine="scipy")
+        manifest = {"format": _FORMAT, "groups": entries}
+        text = json.dumps(manifest, indent=1, default=_json_default)
+        (tmp / _MANIFEST).write_text(text)
+        old = tmp.with_suffix(".old")
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)  # put the previous tree back
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        old.unlink(missing_ok=True)  # if it was a file
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

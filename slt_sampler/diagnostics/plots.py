@@ -352,8 +352,10 @@ def plot_arviz_trace_rank(dt, *, path, var_name: str = "L_n"):
     azp.plot_rank_dist(dt, **kw).savefig(tmp[1], dpi=110)
     images = [plt_imread(p) for p in tmp]
     width = max(im.shape[1] for im in images)
-    padded = [np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=1.0)
-              for im in images]
+    padded = [
+        np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=1.0)
+        for im in images
+    ]
     from matplotlib import image as mpimg
 
     mpimg.imsave(out, np.concatenate(padded, axis=0))

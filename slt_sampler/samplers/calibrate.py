@@ -96,7 +96,7 @@ def check_config(config: CalibrationConfig) -> None:
         )
     _validate.check_int("num_steps", config.num_steps, minimum=100)
     _validate.check_int("max_trials", config.max_trials)
-    tol = _validate._numbers("tolerance", config.tolerance)
+    tol = _validate.as_numbers("tolerance", config.tolerance)
     if tol is None or tol.shape != () or not 0 < float(tol) < 1:
         raise ValueError(
             f"tolerance must be a number in (0, 1), got {config.tolerance!r}; 0.03 "

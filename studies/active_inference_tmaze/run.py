@@ -27,6 +27,7 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.thermo import agent as ag
 
 
@@ -319,7 +320,7 @@ def main():
         history,
         gauss,
     )
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    write_json_atomic(args.out / "results.json", results, indent=2)
     print(
         json.dumps({k: results[k] for k in ("tmaze_deterministic", "maze5")}, indent=1)[
             :2000

@@ -10,7 +10,6 @@ Run:  python studies/ep_vs_backprop/run.py [--quick] [--seed 0] [--out DIR]
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.thermo import ep
 
 matplotlib.use("Agg")
@@ -326,7 +326,7 @@ def main(argv=None):
         "diagnostics": diag,
         "cosines": cosines,
     }
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    write_json_atomic(args.out / "results.json", results, indent=1)
     _plot(args.out, acc, cosines, walls)
     for name, s in summary.items():
         print(

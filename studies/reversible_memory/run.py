@@ -10,7 +10,6 @@ Compares plain backprop, per-block checkpointing (remat) and reversible backprop
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 from pathlib import Path
@@ -27,6 +26,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.thermo import reversible as rev
 
 MIB = 2.0**20
@@ -391,7 +391,7 @@ def main(argv=None):
 
     def save():  # after every stage, so an interrupted run keeps finished stages
         results["wall_seconds"] = time.perf_counter() - start
-        (args.out / "results.json").write_text(json.dumps(results, indent=1))
+        write_json_atomic(args.out / "results.json", results, indent=1)
 
     mem = results["memory_time"] = memory_and_time(
         args.seed, cfg["mem_depths"], cfg["mem_dims"], cfg["reps"]

@@ -3,11 +3,16 @@
 Runs the model zoo at *default* settings (calibrated SGLD, batch 100, β* = 1/log n,
 γ = 1 at the minimiser w* of L_n, adaptive run length) and compares λ̂ with the exact λ
 of Watanabe / Aoyagi. Prints a table as it goes, writes results.json after every model
-(a rerun skips models already done with the same settings; --fresh starts over), an
+(a rerun skips models already done with the same settings; --fresh recomputes them), an
 ArviZ DataTree and an L_n trace plot per model, and a plot of λ̂ against λ.
+
+results.json is replaced atomically, and rows whose model or settings this run does not
+produce are kept, so neither an interrupted run, a run of a few models (--models) nor a
+quick run loses finished rows. Quick runs write to out/quick/ by default.
 
     python studies/rlct_known_models/run.py            # full zoo (about 15-30 min on 2 cores)
     python studies/rlct_known_models/run.py --quick    # 3 models, < 3 min (CI)
+    python studies/rlct_known_models/run.py --models regular_d2 rrr_M5_N5_H4_r0
 """
 
 from __future__ import annotations
@@ -36,34 +41,42 @@ from slt_sampler.diagnostics.plots import (
     plot_llc_vs_truth,
     plot_loss_trace,
 )
+from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 from slt_sampler.zoo import models as zoo
 
 HERE = Path(__file__).parent
 
 
-def build_zoo(key, quick: bool):
-    """(factory, estimate_llc overrides) per model; factories are lazy (data costs)."""
+QUICK_MODELS = ("regular_d10", "rrr_M5_N5_H3_r0", "dln_10x10x10x10_r3")
+QUICK_OVERRIDES = {"max_steps": 40_000}  # a smoke run: capped length, wider error bars
+RRR_CONFIGS = [
+    (5, 5, 4, 0),
+    (5, 5, 3, 0),
+    (6, 6, 4, 3),
+    (2, 8, 2, 1),
+    (8, 2, 2, 1),
+    (3, 4, 8, 0),
+    (4, 8, 3, 0),
+]
+
+
+def build_zoo(key) -> dict[str, tuple]:
+    """Model name -> (factory, estimate_llc overrides); factories are lazy (data costs).
+
+    The names are those the factories give their models (checked when a model is
+    built). Model ``i`` (in this order) gets the same data and chain keys whichever
+    models a run selects, so a run of a few models repeats the full run's estimates.
+    """
     keys = iter(jax.random.split(key, 32))
-    if quick:
-        capped = {"max_steps": 40_000}  # a smoke run: capped length, wider error bars
-        return [
-            (partial(zoo.regular, next(keys), 10), capped),
-            (partial(zoo.reduced_rank, next(keys), 5, 5, 3, 0), capped),
-            (partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), capped),
-        ]
-    entries = [(partial(zoo.regular, next(keys), d), {}) for d in (2, 10, 50)]
-    for cfg in [
-        (5, 5, 4, 0),
-        (5, 5, 3, 0),
-        (6, 6, 4, 3),
-        (2, 8, 2, 1),
-        (8, 2, 2, 1),
-        (3, 4, 8, 0),
-        (4, 8, 3, 0),
-    ]:
-        entries.append((partial(zoo.reduced_rank, next(keys), *cfg), {}))
-    entries.append((partial(zoo.deep_linear, next(keys), [10, 10, 10, 10], 3), {}))
-    entries.append((partial(zoo.deep_linear, next(keys), [50] * 5, 10), {}))
+    entries = {
+        f"regular_d{d}": (partial(zoo.regular, next(keys), d), {}) for d in (2, 10, 50)
+    }
+    for m, n, h, r in RRR_CONFIGS:
+        factory = partial(zoo.reduced_rank, next(keys), m, n, h, r)
+        entries[f"rrr_M{m}_N{n}_H{h}_r{r}"] = (factory, {})
+    for widths, r in [([10, 10, 10, 10], 3), ([50] * 5, 10)]:
+        factory = partial(zoo.deep_linear, next(keys), widths, r)
+        entries[f"dln_{'x'.join(map(str, widths))}_r{r}"] = (factory, {})
     return entries
 
 
@@ -88,6 +101,10 @@ def row_for(model, est, wall: float) -> dict:
         else None,
         "rhat": r.rhat,
         "settled": est.settled,
+        "problems": [f"[{p.cause}] {p.message}" for p in est.problems],
+        "center_gradient_decrement": est.center_check.decrement
+        if est.center_check is not None
+        else None,
         "end_configurational_temperature": est.end_configurational_temperature,
         "ess": r.ess,
         "sampler": est.sampler,
@@ -117,67 +134,120 @@ def print_row(row: dict) -> None:
     )
 
 
-def main(argv=None) -> list[dict]:
+def parse_args(argv, names: list[str]) -> argparse.Namespace:
+    """Command-line options; ``--models`` must be among ``names``."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="3 models, capped runs (CI)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="capped runs of 3 models (CI), in out/quick",
+    )
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        choices=names,
+        metavar="MODEL",
+        help="models to run (default: all, or 3 with --quick); one of: "
+        + ", ".join(names),
+    )
     ap.add_argument("--sampler", default="sgld", choices=["sgld", "mala", "nuts"])
-    ap.add_argument("--out", default=str(HERE / "out"))
-    ap.add_argument("--fresh", action="store_true", help="ignore earlier results")
-    args = ap.parse_args(argv)
-    out = Path(args.out)
+    ap.add_argument(
+        "--out", type=Path, help="output directory (default: out/, or out/quick/)"
+    )
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute the selected models (other rows of results.json are kept)",
+    )
+    return ap.parse_args(argv)
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with each row of ``new`` replacing the same model and settings.
+
+    Rows of ``new`` without a match are appended; rows of ``old`` this run does not
+    recompute (other models, other settings) are kept.
+    """
+
+    def key(row):
+        return row.get("model"), json.dumps(row.get("settings"), sort_keys=True)
+
+    fresh = {key(r): r for r in new}
+    merged = [fresh.pop(key(r), r) for r in old]
+    return merged + list(fresh.values())
+
+
+def run_model(key, model, overrides: dict, sampler: str, out: Path) -> dict:
+    """Estimate one model's LLC, save its DataTree and plots, return its row."""
+    t0 = time.perf_counter()
+    est = estimate_llc(
+        key, model.posterior, sampler=sampler, progress=None, **overrides
+    )
+    row = row_for(model, est, time.perf_counter() - t0)
+    dt = est.to_datatree(name=model.name)
+    save_datatree(dt, out / f"{model.name}.nc")
+    plot_arviz_trace_rank(
+        dt.isel(draw=slice(est.burn_in, None)), path=out / f"arviz_{model.name}.png"
+    )
+    thin = max(1, est.num_steps // 4000)
+    plot_loss_trace(
+        est.losses[:, ::thin],
+        path=out / f"trace_{model.name}.png",
+        title=f"{model.name}: L_n trace ({est.sampler}, "
+        f"ε={est.step_size:.2g}, γ={est.gamma:g}, every "
+        f"{thin} steps)",
+        init_loss=est.result.init_loss,
+        burn_in=est.burn_in // thin,
+    )
+    return row
+
+
+def main(argv=None) -> list[dict]:
+    """Run the selected models; return their rows (merged into results.json)."""
+    key = jax.random.key(0)  # the names do not depend on the key
+    args = parse_args(argv, list(build_zoo(key)))
+    key = jax.random.key(args.seed)
+    entries = build_zoo(key)
+    selected = set(args.models or (QUICK_MODELS if args.quick else entries))
+    out = args.out or HERE / "out" / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
     settings = {"seed": args.seed, "quick": args.quick, "sampler": args.sampler}
-    done = {}
-    if results_path.exists() and not args.fresh:
-        old = json.loads(results_path.read_text())
-        if isinstance(old, list):
-            done = {r["model"]: r for r in old if r.get("settings") == settings}
+    old = read_rows(results_path)
+    done = (
+        {}
+        if args.fresh
+        else {r.get("model"): r for r in old if r.get("settings") == settings}
+    )
 
     print(
         f"{'model':<28} {'d':>6} {'true λ':>8} {'m':>2} {'λ̂ ± MCSE':>18} "
         f"{'rel err':>8} {'smp':>5} {'wall':>8} {'steps/s':>9}"
     )
     rows = []
-    key = jax.random.key(args.seed)
-    for i, (factory, overrides) in enumerate(build_zoo(key, args.quick)):
-        model = factory()
-        if model.name in done:
-            rows.append(done[model.name])
+    for i, (name, (factory, overrides)) in enumerate(entries.items()):
+        if name not in selected:
+            continue
+        if name in done:
+            rows.append(done[name])
             print_row(rows[-1])
             continue
-        t0 = time.perf_counter()
-        est = estimate_llc(
-            jax.random.fold_in(key, 1000 + i),
-            model.posterior,
-            sampler=args.sampler,
-            progress=None,
-            **overrides,
+        model = factory()
+        if model.name != name:
+            raise RuntimeError(f"zoo entry {name!r} built model {model.name!r}")
+        if args.quick:
+            overrides = {**overrides, **QUICK_OVERRIDES}
+        row = run_model(
+            jax.random.fold_in(key, 1000 + i), model, overrides, args.sampler, out
         )
-        row = row_for(model, est, time.perf_counter() - t0)
         row["settings"] = settings
         rows.append(row)
         print_row(row)
-        dt = est.to_datatree()
-        save_datatree(dt, out / f"{model.name}.nc")
-        plot_arviz_trace_rank(
-            dt.isel(draw=slice(est.burn_in, None)), path=out / f"arviz_{model.name}.png"
-        )
-        thin = max(1, est.num_steps // 4000)
-        plot_loss_trace(
-            est.losses[:, ::thin],
-            path=out / f"trace_{model.name}.png",
-            title=f"{model.name}: L_n trace ({est.sampler}, "
-            f"ε={est.step_size:.2g}, γ={est.gamma:g}, every "
-            f"{thin} steps)",
-            init_loss=est.result.init_loss,
-            burn_in=est.burn_in // thin,
-        )
-        results_path.write_text(json.dumps(rows, indent=2))
-    results_path.write_text(json.dumps(rows, indent=2))
+        write_json_atomic(results_path, merge_rows(old, rows))
+    write_json_atomic(results_path, merge_rows(old, rows))
     plot_llc_vs_truth(rows, path=out / "llc_vs_truth.png")
     print(f"\nwrote {results_path} and plots in {out}/")
     return rows
