@@ -7,7 +7,6 @@ sampler, step size and why it was chosen, β, γ, the burn-in, and how λ̂ move
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -30,9 +29,12 @@ from .samplers.checks import (
     LLCCheckError,
     MinimumCheck,
     Problem,
+    ProblemReport,
     after_run_problems,
     calibration_problems,
     chains_below,
+    check_gamma_check,
+    check_llc_arguments,
     check_local_minimum,
     minimum_problems,
     temperature_problems,
@@ -290,8 +292,8 @@ def estimate_llc(
     LLCCheckError
         With ``strict=True``, when any check fails.
     """
-    _check_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse)
-    _check_gamma_check(gamma_check)
+    check_llc_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse)
+    check_gamma_check(gamma_check)
     adaptive = num_steps is None
     num_steps = (
         20_000 if adaptive else _validate.check_int("num_steps", num_steps, minimum=8)
@@ -314,7 +316,7 @@ def estimate_llc(
             f"L_n(center) = {init_loss} is not finite: loglik_fn gives NaN/inf on "
             "some data at w*. Check the model and the data at the centre."
         )
-    report = _Report(strict)
+    report = ProblemReport(strict)
     center_check = check_local_minimum(jax.random.fold_in(rng_key, 2), posterior)
     report.add(minimum_problems(center_check), stop=True)
     k_build, k_run, k_gamma = jax.random.split(rng_key, 3)
@@ -387,30 +389,17 @@ def estimate_llc(
     )
     if not report.has("not_a_minimum"):
         report.add(after_run_problems(center_check, result.llc, below))
-    sens = {float(posterior.gamma): result.llc}
-    sens_mcse = {float(posterior.gamma): result.llc_mcse}
-    g_steps = max(num_steps // 4, 8)
-    for j, factor in enumerate(gamma_check):
-        g = float(posterior.gamma) * factor
-        post_g = posterior.replace(gamma=jnp.asarray(g, posterior.gamma.dtype))
-        r_g = sample(
-            jax.random.fold_in(k_gamma, j),
-            smp,
-            post_g,
-            res.final_state.position,  # from where the main run ended, so the
-            num_chains=num_chains,  # runs differ in γ, not in how far chains drifted
-            num_steps=g_steps,
-            progress=progress,
-            chains_axis=True,
-        )
-        if r_g.diverged.any():
-            sens[g] = sens_mcse[g] = float("nan")
-            continue
-        t_g = _trace(r_g, init_loss)
-        r = llc(
-            t_g[:, g_steps // 2 :], init_loss, n=posterior.n, beta=float(posterior.beta)
-        )
-        sens[g], sens_mcse[g] = r.llc, r.llc_mcse
+    sens, sens_mcse = _gamma_sensitivity(
+        k_gamma,
+        smp,
+        posterior,
+        res,
+        result,
+        gamma_check,
+        num_steps,
+        init_loss,
+        progress,
+    )
     return LLCEstimate(
         result=result,
         sampler=sampler,
@@ -425,7 +414,7 @@ def estimate_llc(
         losses=trace,
         loss_kind=res.loss_kind,
         calibration=cal,
-        gamma_sensitivity=dict(sorted(sens.items())),
+        gamma_sensitivity=sens,
         steps_per_second=num_chains * num_steps / max(run_s, 1e-12),
         compile_seconds=compile_s,
         run_seconds=run_s,
@@ -433,8 +422,40 @@ def estimate_llc(
         end_configurational_temperature=end_temp,
         problems=report.finish(),
         center_check=center_check,
-        gamma_sensitivity_mcse=dict(sorted(sens_mcse.items())),
+        gamma_sensitivity_mcse=sens_mcse,
     )
+
+
+def _gamma_sensitivity(
+    key, smp, posterior, res, result, factors, num_steps, init_loss, progress
+):
+    """λ̂ and its MCSE at γ·factor for each factor: a quarter of the main run's steps,
+    half of them burn-in, continuing from where the main run's chains ended (so the
+    runs differ in γ, not in how far the chains drifted)."""
+    sens = {float(posterior.gamma): result.llc}
+    sens_mcse = {float(posterior.gamma): result.llc_mcse}
+    g_steps = max(num_steps // 4, 8)
+    for j, factor in enumerate(factors):
+        g = float(posterior.gamma) * factor
+        r_g = sample(
+            jax.random.fold_in(key, j),
+            smp,
+            posterior.replace(gamma=g),
+            res.final_state.position,
+            num_chains=res.losses.shape[0],
+            num_steps=g_steps,
+            progress=progress,
+            chains_axis=True,
+        )
+        if r_g.diverged.any():
+            sens[g] = sens_mcse[g] = float("nan")
+            continue
+        t_g = _trace(r_g, init_loss)
+        r = llc(
+            t_g[:, g_steps // 2 :], init_loss, n=posterior.n, beta=float(posterior.beta)
+        )
+        sens[g], sens_mcse[g] = r.llc, r.llc_mcse
+    return dict(sorted(sens.items())), dict(sorted(sens_mcse.items()))
 
 
 def _run(
@@ -513,62 +534,6 @@ def _end_temperature(key, smp, posterior, res: SampleResult, num_steps):
     )
     _raise_if_diverged(probe, smp)
     return configurational_temperature(key, posterior, probe.positions)
-
-
-class _Report:
-    """Collects :class:`Problem`s: warns as each is found, raises when strict."""
-
-    def __init__(self, strict: bool):
-        self.strict, self.problems = bool(strict), []
-
-    def add(self, problems, stop: bool = False) -> None:
-        for p in problems:
-            self.problems.append(p)
-            if not self.strict:
-                warnings.warn(f"[{p.cause}] {p.message}", RuntimeWarning, stacklevel=3)
-        if stop and self.strict and self.problems:
-            raise LLCCheckError(self.problems)
-
-    def has(self, cause: str) -> bool:
-        return any(p.cause == cause for p in self.problems)
-
-    def finish(self) -> tuple:
-        if self.strict and self.problems:
-            raise LLCCheckError(self.problems)
-        return tuple(self.problems)
-
-
-def _check_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse):
-    if not isinstance(posterior, TemperedPosterior):
-        raise TypeError(
-            f"posterior must be a TemperedPosterior (tempered_posterior or "
-            f"from_numpyro), got {type(posterior).__name__}."
-        )
-    if posterior.center is None:
-        raise ValueError(
-            "estimate_llc needs a localisation centre: build the posterior with "
-            "center=w_star (a local minimum of L_n) and gamma > 0."
-        )
-    if sampler not in ("sgld", "mala", "nuts"):
-        raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {sampler!r}.")
-    _validate.check_int("num_chains", num_chains)
-    _validate.check_int("max_steps", max_steps, minimum=8)
-    t = _validate.as_numbers("target_rel_mcse", target_rel_mcse)
-    if t is None or t.shape != () or not 0 < float(t) < 1:
-        raise ValueError(
-            f"target_rel_mcse must be a number in (0, 1), got {target_rel_mcse!r}; "
-            "0.01 aims for an MCSE of 1% of λ̂."
-        )
-
-
-def _check_gamma_check(gamma_check) -> None:
-    if not isinstance(gamma_check, (tuple, list)):
-        raise TypeError(
-            f"gamma_check must be a tuple of factors of γ, e.g. (0.5, 2.0), or () to "
-            f"skip; got {gamma_check!r}."
-        )
-    for f in gamma_check:
-        _validate.check_positive("gamma_check", f, "Factors of γ, e.g. (0.5, 2.0).")
 
 
 def _stationary(kept: np.ndarray) -> bool:

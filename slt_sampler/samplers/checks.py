@@ -22,12 +22,14 @@ strict. The causes are the ones a user can act on:
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from .. import _validate
 from ..posterior.base import TemperedPosterior, full_loss
 from ..types import PRNGKey
 from .calibrate import Calibration, max_curvature
@@ -231,3 +233,59 @@ def temperature_problems(
             "step_size or more steps.",
         )
     ]
+
+
+class ProblemReport:
+    """Collects :class:`Problem`s: warns as each is found, raises when strict."""
+
+    def __init__(self, strict: bool):
+        self.strict, self.problems = bool(strict), []
+
+    def add(self, problems, stop: bool = False) -> None:
+        for p in problems:
+            self.problems.append(p)
+            if not self.strict:
+                warnings.warn(f"[{p.cause}] {p.message}", RuntimeWarning, stacklevel=3)
+        if stop and self.strict and self.problems:
+            raise LLCCheckError(self.problems)
+
+    def has(self, cause: str) -> bool:
+        return any(p.cause == cause for p in self.problems)
+
+    def finish(self) -> tuple:
+        if self.strict and self.problems:
+            raise LLCCheckError(self.problems)
+        return tuple(self.problems)
+
+
+def check_llc_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse):
+    if not isinstance(posterior, TemperedPosterior):
+        raise TypeError(
+            f"posterior must be a TemperedPosterior (tempered_posterior or "
+            f"from_numpyro), got {type(posterior).__name__}."
+        )
+    if posterior.center is None:
+        raise ValueError(
+            "estimate_llc needs a localisation centre: build the posterior with "
+            "center=w_star (a local minimum of L_n) and gamma > 0."
+        )
+    if sampler not in ("sgld", "mala", "nuts"):
+        raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {sampler!r}.")
+    _validate.check_int("num_chains", num_chains)
+    _validate.check_int("max_steps", max_steps, minimum=8)
+    t = _validate.as_numbers("target_rel_mcse", target_rel_mcse)
+    if t is None or t.shape != () or not 0 < float(t) < 1:
+        raise ValueError(
+            f"target_rel_mcse must be a number in (0, 1), got {target_rel_mcse!r}; "
+            "0.01 aims for an MCSE of 1% of λ̂."
+        )
+
+
+def check_gamma_check(gamma_check) -> None:
+    if not isinstance(gamma_check, (tuple, list)):
+        raise TypeError(
+            f"gamma_check must be a tuple of factors of γ, e.g. (0.5, 2.0), or () to "
+            f"skip; got {gamma_check!r}."
+        )
+    for f in gamma_check:
+        _validate.check_positive("gamma_check", f, "Factors of γ, e.g. (0.5, 2.0).")
