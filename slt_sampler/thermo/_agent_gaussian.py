@@ -24,7 +24,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._checks import check_array, check_int, check_key, check_real, check_type
+
 Array = jax.Array
+_FIX_X = "Pass data of shape (n, d) with d = model.W.shape[0]."
 _LOG_2PI = 1.8378770664093453
 
 
@@ -58,13 +61,49 @@ class GaussianFreeEnergy(NamedTuple):
     log_evidence: Array
 
 
+def _check_model(fn: str, model, x) -> tuple[int, int]:
+    """``model`` a finite :class:`LinearGaussianModel`, ``x`` finite ``(n, d)``."""
+    check_type(
+        fn,
+        "model",
+        model,
+        LinearGaussianModel,
+        "a LinearGaussianModel",
+        "Build it as LinearGaussianModel(W, b, log_noise) or with fit_amortised.",
+    )
+    W = check_array(fn, "model.W", model.W, ndim=2, layout="(d, k)")
+    d, k = W.shape
+    check_array(fn, "model.b", model.b, shape=(d,))
+    check_array(fn, "model.log_noise", model.log_noise, shape=())
+    check_array(fn, "x", x, shape=(None, d), fix=_FIX_X)
+    return d, k
+
+
+def _check_recognition(fn: str, rec, d: int, k: int) -> None:
+    check_type(
+        fn,
+        "rec",
+        rec,
+        Recognition,
+        "a Recognition",
+        "Build it as Recognition(M, c, L_raw) or with fit_amortised.",
+    )
+    check_array(fn, "rec.M", rec.M, shape=(k, d))
+    check_array(fn, "rec.c", rec.c, shape=(k,))
+    check_array(fn, "rec.L_raw", rec.L_raw, shape=(k, k))
+
+
 def _scale_tril(rec: Recognition) -> Array:
     L = jnp.tril(rec.L_raw, -1)
     return L + jnp.diag(jnp.exp(jnp.diag(rec.L_raw)))
 
 
 def linear_gaussian_posterior(model: LinearGaussianModel, x: Array):
-    """Exact ``(mean (n, k), cov (k, k), log p(x) (n,))`` for data ``x`` (n, d)."""
+    """Exact ``(mean (n, k), cov (k, k), log p(x) (n,))`` for data ``x`` (n, d).
+
+    Raises ``TypeError``/``ValueError`` for a wrong model type, shapes that do not
+    fit ``W`` (d, k), or non-finite values."""
+    _check_model("linear_gaussian_posterior", model, x)
     d, k = model.W.shape
     var = jnp.exp(2.0 * model.log_noise)
     precision = jnp.eye(k) + model.W.T @ model.W / var
@@ -87,7 +126,12 @@ def gaussian_free_energy(rec: Recognition, model: LinearGaussianModel, x: Array)
     energy :math:`= \frac d2\log(2\pi\sigma^2) + \frac{\|x - W\mu - b\|^2
     + \mathrm{tr}(W\Sigma W^\top)}{2\sigma^2}`; complexity :math:`=
     \frac12(\mathrm{tr}\,\Sigma + \|\mu\|^2 - k - \log|\Sigma|)`.
+
+    Raises ``TypeError``/``ValueError`` for wrong types, shapes that do not fit
+    ``W`` (d, k) or non-finite values.
     """
+    d, k = _check_model("gaussian_free_energy", model, x)
+    _check_recognition("gaussian_free_energy", rec, d, k)
     d, k = model.W.shape
     var = jnp.exp(2.0 * model.log_noise)
     mu = x @ rec.M.T + rec.c[None, :]
@@ -124,9 +168,20 @@ def fit_amortised(
     """Learn and perceive by one objective: minimise the mean F over ``x`` (n, d) with
     Adam, jointly over the recognition q(z|x) (amortised perception) and the
     generative model (learning). Returns both and the F history ``(num_steps,)``.
-    Call it under ``jax.jit`` with static ``latent_dim``/``num_steps`` if repeated."""
-    if x.ndim != 2:
-        raise ValueError(f"fit_amortised: x has shape {x.shape}; expected (n, d).")
+    Call it under ``jax.jit`` with static ``latent_dim``/``num_steps`` if repeated.
+
+    Raises ``TypeError``/``ValueError`` for a bad key, ``x`` not a finite non-empty
+    ``(n, d)`` float array, ``latent_dim``/``num_steps`` not ints >= 1 or a
+    ``learning_rate`` that is not finite and > 0."""
+    fn = "fit_amortised"
+    check_key(fn, "rng_key", rng_key)
+    x = check_array(fn, "x", x, ndim=2, layout="(n, d)", fix="Stack the data rows.")
+    check_int(fn, "latent_dim", latent_dim, fix="E.g. latent_dim=2.")
+    check_int(fn, "num_steps", num_steps, fix="E.g. num_steps=2000.")
+    check_real(
+        fn, "learning_rate", learning_rate, low=0.0, low_open=True, fix="E.g. 1e-2."
+    )
+    x = jnp.asarray(x)
     d = x.shape[1]
     k1, k2 = jax.random.split(rng_key)
     gen = LinearGaussianModel(

@@ -11,19 +11,40 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._agent_envs import sample_categorical
-from ._agent_infer import (
-    action_marginals,
-    infer_states,
-    planning_arrays,
-    policy_posterior,
-    policy_tree,
-    tree_risk_ambiguity,
+from ._agent_envs import _sample
+from ._agent_infer import METHODS, infer_states
+from ._agent_plan import action_marginals, planning_arrays, policy_posterior
+from ._agent_tree import policy_tree, tree_risk_ambiguity
+from ._agent_validate import check_observation, check_policies, validate_model
+from ._checks import (
+    check_array,
+    check_choice,
+    check_int,
+    check_key,
+    check_real,
+    check_type,
+    is_concrete,
 )
-from ._agent_validate import validate_model
 
 Array = jax.Array
 _SELECTIONS = ("deterministic", "sampled")
+# (low, high, fix) of every AgentParams field; values are checked when concrete.
+PARAM_RANGES = {
+    "policy_precision": (0.0, None, "Use e.g. 16.0 (0 = uniform over policies)."),
+    "action_precision": (0.0, None, "Use e.g. 16.0 (0 = uniform actions)."),
+    "learning_rate_A": (0.0, None, "Use 0 (no learning) or e.g. 1.0."),
+    "learning_rate_B": (0.0, None, "Use 0 (no learning) or e.g. 1.0."),
+    "forgetting": (0.0, 1.0, "It is a per-step decay rate: 0 (none) .. 1."),
+    "inference_step_size": (0.0, None, "Use e.g. 0.5 (must be > 0)."),
+}
+_MSG_COUNTS = (
+    "init: {name}[{i}] must be finite, non-negative Dirichlet counts with a positive "
+    "sum over axis 0 for every column; fix the entries of {name}[{i}]."
+)
+_MSG_COUNTS_LEN = (
+    "init: {name} has {got} arrays but the model has {want}; give one count array "
+    "per {unit}."
+)
 
 
 class GenerativeModel(NamedTuple):
@@ -127,7 +148,18 @@ def generative_model(A, B, C, D) -> GenerativeModel:
 def init(model: GenerativeModel, *, pA=None, pB=None) -> AgentState:
     """Initial agent state: beliefs and prior = D; counts pA/pB default to A/B
     themselves (so a learning rate of 1 would weigh one observation like the whole
-    prior; pass explicit concentrations to learn)."""
+    prior; pass explicit concentrations to learn).
+
+    Raises ``TypeError`` unless ``model`` is a :class:`GenerativeModel` and
+    ``ValueError`` for counts of the wrong shape, negative or non-finite."""
+    check_type(
+        "init",
+        "model",
+        model,
+        GenerativeModel,
+        "a GenerativeModel",
+        "Build it with generative_model(A, B, C, D) (a TaskSpec is not a model).",
+    )
     pA = model.A if pA is None else _check_counts("pA", pA, model.A)
     pB = model.B if pB is None else _check_counts("pB", pB, model.B)
     return AgentState(
@@ -144,19 +176,57 @@ def init(model: GenerativeModel, *, pA=None, pB=None) -> AgentState:
 
 
 def _check_counts(name, counts, ref):
-    counts = tuple(jnp.asarray(c, jnp.float32) for c in counts)
+    check_type("init", name, counts, tuple | list, "a tuple of arrays", "")
+    if len(counts) != len(ref):
+        unit = "modality" if name == "pA" else "factor"
+        raise ValueError(
+            _MSG_COUNTS_LEN.format(name=name, got=len(counts), want=len(ref), unit=unit)
+        )
+    counts = tuple(
+        jnp.asarray(check_array("init", f"{name}[{i}]", c, finite=False), jnp.float32)
+        for i, c in enumerate(counts)
+    )
     for i, (c, r) in enumerate(zip(counts, ref, strict=True)):
         if c.shape != r.shape:
             raise ValueError(
                 f"init: {name}[{i}] has shape {c.shape}; it must match the "
                 f"model's {name[1]}[{i}] shape {r.shape}."
             )
-        if not bool(jnp.all(c >= 0)) or not bool(jnp.all(c.sum(axis=0) > 0)):
-            raise ValueError(
-                f"init: {name}[{i}] must be non-negative Dirichlet counts "
-                "with a positive sum over axis 0 for every column."
-            )
+        v = np.asarray(c)
+        if not (np.all(np.isfinite(v)) and np.all(v >= 0) and np.all(v.sum(0) > 0)):
+            raise ValueError(_MSG_COUNTS.format(name=name, i=i))
     return counts
+
+
+def check_params(fn: str, params) -> None:
+    """``TypeError`` unless an :class:`AgentParams`; ``ValueError`` for a concrete
+    field outside its range (negative precision, ``forgetting`` outside [0, 1], ...)."""
+    check_type(
+        fn,
+        "params",
+        params,
+        AgentParams,
+        "an AgentParams",
+        "Build it with AgentParams(policy_precision=..., ...).",
+    )
+    for field, (low, high, fix) in PARAM_RANGES.items():
+        check_real(
+            fn,
+            f"params.{field}",
+            getattr(params, field),
+            low=low,
+            high=high,
+            low_open=field == "inference_step_size",
+            fix=fix,
+        )
+
+
+def check_state(fn: str, state) -> tuple:
+    """``TypeError`` unless an :class:`AgentState`; returns ``(num_obs,
+    num_controls)`` read from its count arrays."""
+    check_type(fn, "state", state, AgentState, "an AgentState", "Use init(model).")
+    num_obs = tuple(a.shape[0] for a in state.pA)
+    return num_obs, tuple(b.shape[2] for b in state.pB)
 
 
 def _normalise(counts: tuple) -> tuple:
@@ -205,21 +275,26 @@ def build_kernel(
     perceive (``num_iter`` iterations of ``inference`` = "fpi" | "gd"), learn (Dirichlet
     updates of pA/pB with ``params`` rates and forgetting), plan (G of every policy)
     and act (``selection`` = "deterministic" | "sampled"). Never jits.
+
+    Raises ``ValueError``/``TypeError`` for a bad policy array or option here, and,
+    from ``kernel``, for a wrong state type, an out-of-range concrete observation or
+    concrete ``params`` outside their ranges (traced values are not checked).
     """
-    policies = np.asarray(policies)
-    if policies.ndim != 3:
-        raise ValueError(
-            f"build_kernel: policies has shape {policies.shape}; it must "
-            "be (num_policies, horizon, num_factors) -- see "
-            "enumerate_policies."
-        )
+    fn = "build_kernel"
+    if not is_concrete(policies):
+        raise TypeError(f"{fn}: policies must be concrete (numpy), got a tracer.")
+    policies = check_policies(fn, policies)
+    check_int(fn, "num_iter", num_iter, fix="Use e.g. num_iter=8.")
+    check_choice(fn, "inference", inference, METHODS)
+    check_choice(fn, "selection", selection, _SELECTIONS)
     tree = policy_tree(policies)
-    if selection not in _SELECTIONS:
-        raise ValueError(
-            f"build_kernel: selection={selection!r}; use one of {_SELECTIONS}."
-        )
 
     def kernel(rng_key, state: AgentState, observation, params: AgentParams):
+        check_key("kernel", "rng_key", rng_key)
+        num_obs, num_controls = check_state("kernel", state)
+        check_policies("kernel", policies, num_controls)
+        check_observation("kernel", observation, num_obs)
+        check_params("kernel", params)
         A, B = _normalise(state.pA), _normalise(state.pB)
         res = infer_states(
             observation,
@@ -241,7 +316,7 @@ def build_kernel(
             u = jax.random.uniform(rng_key, (len(marg),))
             action = jnp.stack(
                 [
-                    sample_categorical(
+                    _sample(
                         u[f],
                         jax.nn.softmax(
                             params.action_precision * jnp.log(jnp.maximum(m, 1e-16))

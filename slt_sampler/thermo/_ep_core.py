@@ -11,25 +11,25 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._checks import (
+    check_array,
+    check_callable,
+    check_key,
+    check_type,
+    is_concrete,
+)
 from ._ep_energies import Energy, squared_error, zero_layers
-from ._ep_relax import RelaxInfo, check_schedule, relax
+from ._ep_relax import RelaxInfo, _relax, check_schedule
+from ._ep_validate import (
+    check_batch,
+    check_energy,
+    check_nudge,
+    check_numbers,
+    check_optimizer,
+    check_options,
+    check_params,
+)
 
-VARIANTS = ("one_sided", "symmetric", "centered")
-INIT_MODES = ("zero", "fast")
-_VARIANT_MSG = "variant must be one of {}, got {!r}."
-_INIT_MSG = (
-    "init_mode must be 'zero' or 'fast', got {!r}; 'fast' needs an energy with a "
-    "feedforward_fn."
-)
-_NUDGE_MSG = (
-    "nudge must be a positive float (its sign is set by variant={!r}), got {!r}; "
-    "use e.g. nudge=0.5 for training or nudge=0.01 for gradient checks."
-)
-_STEPS_MSG = "{} must be a positive int, got {!r}."
-_SHAPE_MSG = (
-    "{} must have shape (batch, {}) matching energy.layer_sizes={}, got shape {}; {}"
-)
-_ONE_HOT_HINT = "one-hot encode integer labels with jax.nn.one_hot(labels, {})."
 _UNCONVERGED_MSG = (
     "{} of {} EP relaxation phases hit the step cap before max|ds| < tol; the "
     "gradient estimate is unreliable. Raise max_steps / max_nudged_steps, or lower "
@@ -83,49 +83,22 @@ class EPAlgorithm(NamedTuple):
     step: Callable
 
 
-# ----------------------------------------------------------------------------------
-# Validation helpers
-# ----------------------------------------------------------------------------------
-def _is_concrete(value) -> bool:
-    return not isinstance(value, jax.core.Tracer)
-
-
-def _check_options(energy, variant, init_mode, max_steps, max_nudged_steps):
-    if variant not in VARIANTS:
-        raise ValueError(_VARIANT_MSG.format(VARIANTS, variant))
-    if init_mode not in INIT_MODES or (
-        init_mode == "fast" and energy.feedforward_fn is None
-    ):
-        raise ValueError(_INIT_MSG.format(init_mode))
-    for name, val in (("max_steps", max_steps), ("max_nudged_steps", max_nudged_steps)):
-        if not isinstance(val, int | np.integer) or isinstance(val, bool) or val < 1:
-            raise ValueError(_STEPS_MSG.format(name, val))
-
-
-def _check_nudge(nudge, variant):
-    if _is_concrete(nudge) and not float(nudge) > 0.0:
-        raise ValueError(_NUDGE_MSG.format(variant, nudge))
-
-
-def _check_batch(energy: Energy, x, target=None):
-    sizes = energy.layer_sizes
-    if jnp.ndim(x) != 2 or jnp.shape(x)[1] != sizes[0]:
-        raise ValueError(
-            _SHAPE_MSG.format("x", sizes[0], sizes, jnp.shape(x), "flatten images.")
-        )
-    if target is None:
-        return
-    want = (jnp.shape(x)[0], sizes[-1])
-    if jnp.shape(target) != want:
-        hint = _ONE_HOT_HINT.format(sizes[-1])
-        raise ValueError(
-            _SHAPE_MSG.format("target", sizes[-1], sizes, jnp.shape(target), hint)
-            + f" The batch of x is {want[0]}."
-        )
-
-
 def initial_layers(energy: Energy, params, x, init_mode: str = "zero"):
-    """Initial states for the free phase: zeros or the ``"fast"`` bottom-up pass."""
+    """Initial states for the free phase: zeros or the ``"fast"`` bottom-up pass.
+
+    Raises ``TypeError``/``ValueError`` for a bad energy, params that do not fit it,
+    an ``x`` that is not a finite ``(batch, n_0)`` array or an unknown
+    ``init_mode``.
+    """
+    fn = "initial_layers"
+    check_energy(fn, energy)
+    check_options(energy, "one_sided", init_mode, 1, 1)
+    check_batch(fn, energy, x)
+    check_params(fn, energy, params)
+    return _initial_layers(energy, params, x, init_mode)
+
+
+def _initial_layers(energy: Energy, params, x, init_mode: str):
     if init_mode == "fast":
         return tuple(lax.stop_gradient(s) for s in energy.feedforward_fn(params, x))
     return zero_layers(energy, jnp.shape(x)[0], jnp.result_type(x))
@@ -165,6 +138,14 @@ def build_gradient_fn(
     step caps) are fixed here; ``nudge``, ``step_size`` and ``tol`` are traceable.
     A traced non-positive ``nudge`` yields NaN gradients (a concrete one raises).
 
+    Raises
+    ------
+    TypeError, ValueError
+        Here for a bad energy, cost or structural option; from ``grad_fn`` (before
+        any relaxation) for a bad key, params that do not fit the energy, an ``x`` /
+        ``target`` that is empty, of the wrong shape or with NaN/inf, or a concrete
+        ``nudge``, ``step_size`` or ``tol`` that is not finite and positive.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -177,28 +158,35 @@ def build_gradient_fn(
     >>> grads[0]["w"].shape, bool(info.converged)
     ((4, 8), True)
     """
+    check_energy("build_gradient_fn", energy)
+    check_callable("build_gradient_fn", "cost_fn", cost_fn, "E.g. squared_error.")
     max_nudged_steps = max_steps if max_nudged_steps is None else max_nudged_steps
-    _check_options(energy, variant, init_mode, max_steps, max_nudged_steps)
+    check_options(energy, variant, init_mode, max_steps, max_nudged_steps)
     check_schedule(schedule)
 
     def grad_fn(rng_key, params, x, target, nudge, step_size, tol):
-        _check_batch(energy, x, target)
-        _check_nudge(nudge, variant)
+        check_key("grad_fn", "rng_key", rng_key)
+        check_batch("grad_fn", energy, x, target)
+        check_nudge(nudge, variant)
+        check_numbers("grad_fn", step_size, tol)
+        check_params("grad_fn", energy, params)
         kw = {"energy": energy, "cost_fn": cost_fn, "step_size": step_size, "tol": tol}
         kw["schedule"] = schedule
-        layers0 = initial_layers(energy, params, x, init_mode)
-        free_s, free = relax(params, x, target, 0.0, layers0, max_steps=max_steps, **kw)
+        layers0 = _initial_layers(energy, params, x, init_mode)
+        free_s, free = _relax(
+            params, x, target, 0.0, layers0, max_steps=max_steps, **kw
+        )
         nudge = jnp.asarray(nudge, jnp.result_type(x))
         signed = nudge
         if variant == "centered":
             signed = jnp.where(jax.random.bernoulli(rng_key), nudge, -nudge)
-        nudged_s, nudged = relax(
+        nudged_s, nudged = _relax(
             params, x, target, signed, free_s, max_steps=max_nudged_steps, **kw
         )
         minus = None
         phases = [free_s, nudged_s]
         if variant == "symmetric":
-            minus_s, minus = relax(
+            minus_s, minus = _relax(
                 params, x, target, -nudge, free_s, max_steps=max_nudged_steps, **kw
             )
             phases.append(minus_s)
@@ -232,7 +220,13 @@ def build_gradient_fn(
 # Kernel contract
 # ----------------------------------------------------------------------------------
 def init(params, optimizer) -> EPState:
-    """Initial :class:`EPState` for ``params`` and an optax ``optimizer``."""
+    """Initial :class:`EPState` for ``params`` and an optax ``optimizer``.
+
+    Raises ``TypeError`` unless ``optimizer`` is an optax transformation and
+    ``params`` a non-empty pytree of arrays; ``ValueError`` for NaN/inf leaves.
+    """
+    check_optimizer("init", optimizer)
+    _check_param_tree("init", params)
     return EPState(params, optimizer.init(params), jnp.asarray(0, jnp.int32))
 
 
@@ -252,7 +246,11 @@ def build_kernel(
     One EP training step: :func:`build_gradient_fn`'s estimate fed to
     ``optimizer.update``. Returns ``(EPState, EPInfo)``. The kernel is pure and
     un-jitted; jit (or ``lax.scan``) it at the call site, as :func:`fit` does.
+
+    Raises like :func:`build_gradient_fn`, plus ``TypeError`` for an optimizer
+    without ``init``/``update`` or a ``state`` that is not an :class:`EPState`.
     """
+    check_optimizer("build_kernel", optimizer)
     grad_fn = build_gradient_fn(
         energy,
         cost_fn=cost_fn,
@@ -264,6 +262,7 @@ def build_kernel(
     )
 
     def kernel(rng_key, state: EPState, x, target, nudge, step_size, tol):
+        check_type("kernel", "state", state, EPState, "an EPState", "Use init().")
         grads, info = grad_fn(rng_key, state.params, x, target, nudge, step_size, tol)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = jax.tree.map(jnp.add, state.params, updates)
@@ -285,7 +284,13 @@ def as_top_level_api(
     max_steps: int = 100,
     schedule: str = "synchronous",
 ) -> EPAlgorithm:
-    """BlackJAX-style ``(init, step)`` pair with the numeric options bound."""
+    """BlackJAX-style ``(init, step)`` pair with the numeric options bound.
+
+    Raises like :func:`build_kernel`, and ``ValueError`` here (not at the first
+    step) for a ``nudge``, ``step_size`` or ``tol`` that is not finite and > 0.
+    """
+    check_nudge(nudge, variant)
+    check_numbers("as_top_level_api", step_size, tol)
     kernel = build_kernel(
         energy,
         optimizer,
@@ -313,12 +318,21 @@ def predict(
     max_steps: int = 100,
     schedule: str = "synchronous",
 ):
-    """Free-phase output ``(batch, n_L)`` and its :class:`RelaxInfo`."""
-    _check_options(energy, "one_sided", init_mode, max_steps, max_steps)
-    _check_batch(energy, x)
-    layers0 = initial_layers(energy, params, x, init_mode)
+    """Free-phase output ``(batch, n_L)`` and its :class:`RelaxInfo`.
+
+    Raises ``TypeError``/``ValueError`` for a bad energy, option, params, a
+    non-finite or empty ``x``, or a ``step_size``/``tol`` that is not finite and
+    > 0 (concrete values only).
+    """
+    check_energy("predict", energy)
+    check_options(energy, "one_sided", init_mode, max_steps, max_steps)
+    check_schedule(schedule)
+    check_batch("predict", energy, x)
+    check_numbers("predict", step_size, tol)
+    check_params("predict", energy, params)
+    layers0 = _initial_layers(energy, params, x, init_mode)
     dummy = jnp.zeros((jnp.shape(x)[0], energy.layer_sizes[-1]), jnp.result_type(x))
-    layers, info = relax(
+    layers, info = _relax(
         params,
         x,
         dummy,
@@ -337,11 +351,32 @@ def warn_if_unconverged(converged) -> int:
     """Warn (``RuntimeWarning``) if any entry of a concrete ``converged`` is False.
 
     Returns the number of unconverged entries. Traced inputs are ignored.
+    Raises ``TypeError`` unless ``converged`` is a bool array (e.g.
+    ``info.converged``).
     """
-    if not _is_concrete(converged):
+    flags = check_array(
+        "warn_if_unconverged",
+        "converged",
+        converged,
+        kind="bool",
+        nonempty=False,
+        fix="Pass info.converged (a bool array).",
+    )
+    if not is_concrete(flags):
         return 0
-    flags = np.asarray(converged)
+    flags = np.asarray(flags)
     bad = int(flags.size - flags.sum())
     if bad:
         warnings.warn(_UNCONVERGED_MSG.format(bad, flags.size), RuntimeWarning, 2)
     return bad
+
+
+def _check_param_tree(fn: str, params) -> None:
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise TypeError(
+            f"{fn}: params must be a non-empty pytree of arrays, got {params!r}; "
+            "use energy.init_params_fn(rng_key)."
+        )
+    for i, leaf in enumerate(leaves):
+        check_array(fn, f"params leaf {i}", leaf, nonempty=False)

@@ -20,6 +20,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_array, check_callable, check_key, check_real
 
 Array = jax.Array
 Params = Any
@@ -29,12 +32,19 @@ _LAYER_SIZES_MSG = (
     "layer_sizes must be a sequence of at least two positive ints "
     "(input, hidden..., output), got {!r}; e.g. layer_sizes=(64, 64, 10)."
 )
+_MSG_COST = (
+    "{fn}: output and target must have the same shape (batch, n_L), got {a} and "
+    "{b}; one-hot encode integer labels with jax.nn.one_hot(labels, n_L)."
+)
+_MSG_ACTIVATION = (
+    "hard_sigmoid: x must be a real (int or float) array, got dtype {dtype}; "
+    "convert it with jnp.asarray(x, jnp.float32)."
+)
 
 
 # ----------------------------------------------------------------------------------
 # Activation with a documented derivative at its clip bounds
 # ----------------------------------------------------------------------------------
-@jax.custom_jvp
 def hard_sigmoid(x: Array) -> Array:
     r"""Hard sigmoid :math:`\rho(x) = \min(\max(x, 0), 1)`.
 
@@ -46,20 +56,30 @@ def hard_sigmoid(x: Array) -> Array:
     :math:`\rho' = 1` on the whole state box, so the Hopfield energy is a polynomial
     there.
 
+    Raises ``TypeError`` for a non-numeric ``x`` (e.g. a string array).
+
     Examples
     --------
     >>> import jax
     >>> float(jax.grad(hard_sigmoid)(0.0)), float(jax.grad(hard_sigmoid)(1.0))
     (1.0, 1.0)
     """
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    if np.dtype(dtype).kind not in "biuf":
+        raise TypeError(_MSG_ACTIVATION.format(dtype=dtype))
+    return _hard_sigmoid(x)
+
+
+@jax.custom_jvp
+def _hard_sigmoid(x: Array) -> Array:
     return jnp.clip(x, 0.0, 1.0)
 
 
-@hard_sigmoid.defjvp
+@_hard_sigmoid.defjvp
 def _hard_sigmoid_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     inside = (x >= 0.0) & (x <= 1.0)
-    return hard_sigmoid(x), jnp.where(inside, dx, jnp.zeros_like(dx))
+    return _hard_sigmoid(x), jnp.where(inside, dx, jnp.zeros_like(dx))
 
 
 @jax.custom_jvp
@@ -107,19 +127,38 @@ class Energy(NamedTuple):
 
 
 def _check_layer_sizes(layer_sizes) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(n) for n in layer_sizes)
-    except (TypeError, ValueError):
-        raise ValueError(_LAYER_SIZES_MSG.format(layer_sizes)) from None
+    """Exact positive ints (``64.5`` or ``"64"`` are not silently truncated)."""
+    if not isinstance(layer_sizes, tuple | list) or not all(
+        isinstance(n, int | np.integer) and not isinstance(n, bool) for n in layer_sizes
+    ):
+        raise TypeError(_LAYER_SIZES_MSG.format(layer_sizes))
+    sizes = tuple(int(n) for n in layer_sizes)
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(_LAYER_SIZES_MSG.format(layer_sizes))
     return sizes
 
 
+def check_cost_inputs(fn: str, output, target) -> None:
+    """Cost functions: equal shapes with a trailing class axis (no broadcasting)."""
+    output = check_array(fn, "output", output, nonempty=False)
+    target = check_array(fn, "target", target, kind="real", nonempty=False)
+    if output.ndim < 1 or tuple(output.shape) != tuple(target.shape):
+        raise ValueError(
+            _MSG_COST.format(fn=fn, a=tuple(output.shape), b=tuple(target.shape))
+        )
+
+
 def glorot_params(
     rng_key: Array, layer_sizes: tuple[int, ...], scale: float = 1.0
 ) -> Params:
-    r"""Weights :math:`U(\pm\,\mathrm{scale}\sqrt{6/(n_{in}+n_{out})})`, zero biases."""
+    r"""Weights :math:`U(\pm\,\mathrm{scale}\sqrt{6/(n_{in}+n_{out})})`, zero biases.
+
+    Raises ``TypeError``/``ValueError`` for a bad key, ``layer_sizes`` that are not
+    at least two positive ints, or a negative / non-finite ``scale``.
+    """
+    check_key("glorot_params", "rng_key", rng_key)
+    layer_sizes = _check_layer_sizes(layer_sizes)
+    check_real("glorot_params", "scale", scale, low=0.0, fix="Use e.g. 1.0.")
     keys = jax.random.split(rng_key, len(layer_sizes) - 1)
     params = []
     for key, n_in, n_out in zip(keys, layer_sizes[:-1], layer_sizes[1:]):
@@ -176,6 +215,10 @@ def RestrictedHopfield(
     (5,)
     """
     sizes = _check_layer_sizes(layer_sizes)
+    check_callable("RestrictedHopfield", "activation", activation, "E.g. hard_sigmoid.")
+    check_real(
+        "RestrictedHopfield", "init_scale", init_scale, low=0.0, fix="Use e.g. 0.5."
+    )
     rho = activation
 
     def energy_fn(params, layers, x):
@@ -232,6 +275,9 @@ def ConditionalGaussian(
     0.0
     """
     sizes = _check_layer_sizes(layer_sizes)
+    check_callable(
+        "ConditionalGaussian", "activation", activation, "E.g. jax.nn.sigmoid."
+    )
     phi = activation
 
     def energy_fn(params, layers, x):
@@ -263,12 +309,18 @@ def ConditionalGaussian(
 # Costs
 # ----------------------------------------------------------------------------------
 def squared_error(output: Array, target: Array) -> Array:
-    r"""Per-example cost :math:`C = \tfrac12 \lVert y - t \rVert^2`, shape ``(batch,)``."""
+    r"""Per-example cost :math:`C = \tfrac12 \lVert y - t \rVert^2`, shape ``(batch,)``.
+
+    Raises ``ValueError`` unless ``output`` and ``target`` have the same shape."""
+    check_cost_inputs("squared_error", output, target)
     return 0.5 * jnp.sum((output - target) ** 2, axis=-1)
 
 
 def cross_entropy(output: Array, target: Array) -> Array:
-    r"""Per-example :math:`C = -\sum_k t_k \log \mathrm{softmax}(y)_k`, ``(batch,)``."""
+    r"""Per-example :math:`C = -\sum_k t_k \log \mathrm{softmax}(y)_k`, ``(batch,)``.
+
+    Raises ``ValueError`` unless ``output`` and ``target`` have the same shape."""
+    check_cost_inputs("cross_entropy", output, target)
     return -jnp.sum(target * jax.nn.log_softmax(output, axis=-1), axis=-1)
 
 

@@ -12,7 +12,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ._checks import check_callable, check_choice, check_int, check_real
 from ._ep_energies import Energy, Layers, Params, project, squared_error
+from ._ep_validate import (
+    check_batch,
+    check_energy,
+    check_layers,
+    check_numbers,
+    check_params,
+)
 
 Array = jax.Array
 
@@ -164,8 +172,58 @@ def relax(
     -------
     layers : tuple of Array
     info : RelaxInfo
+
+    Raises
+    ------
+    TypeError, ValueError
+        Before the loop, for a bad energy / cost / option, params that do not fit
+        the energy, ``x``/``target``/``layers`` of the wrong shape, empty or with
+        NaN/inf, a non-finite ``nudge``, or a ``step_size``/``tol`` that is not
+        finite and > 0 (a zero or negative step would only report
+        ``converged=False``). Traced values are not checked.
     """
+    _check_relax_inputs("relax", params, x, target, layers, energy, cost_fn)
+    check_real("relax", "nudge", nudge, fix="nudge = 0 is the free phase.")
+    check_numbers("relax", step_size, tol)
+    check_int("relax", "max_steps", max_steps, fix="Use e.g. max_steps=100.")
     check_schedule(schedule)
+    return _relax(
+        params,
+        x,
+        target,
+        nudge,
+        layers,
+        energy=energy,
+        cost_fn=cost_fn,
+        step_size=step_size,
+        tol=tol,
+        max_steps=max_steps,
+        schedule=schedule,
+    )
+
+
+def _check_relax_inputs(fn, params, x, target, layers, energy, cost_fn) -> None:
+    check_energy(fn, energy)
+    check_callable(fn, "cost_fn", cost_fn, "E.g. squared_error.")
+    check_batch(fn, energy, x, target)
+    check_layers(fn, energy, layers, x.shape[0])
+    check_params(fn, energy, params)
+
+
+def _relax(
+    params,
+    x,
+    target,
+    nudge,
+    layers,
+    *,
+    energy,
+    cost_fn=squared_error,
+    step_size=0.5,
+    tol=1e-4,
+    max_steps=100,
+    schedule="synchronous",
+):
     dtype = jnp.result_type(layers[0])
     slack = 16 * jnp.finfo(dtype).eps  # relative float slack of the descent test
     trace0 = jnp.full((max_steps + 1,), jnp.nan, dtype)
@@ -243,19 +301,24 @@ def reference_gradient(
     -------
     grads : params-shaped pytree
     info : ReferenceInfo
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`relax`, plus an unknown ``method``.
     """
-    if method not in ("implicit", "bptt"):
-        raise ValueError(
-            f"method must be 'implicit' or 'bptt', got {method!r}; use 'implicit' "
-            "(fixed-point adjoint) or 'bptt' (backprop through the relaxation)."
-        )
+    fn = "reference_gradient"
+    check_choice(fn, "method", method, ("implicit", "bptt"))
+    _check_relax_inputs(fn, params, x, target, layers, energy, cost_fn)
+    check_numbers(fn, step_size, tol)
+    check_int(fn, "max_steps", max_steps, fix="Use e.g. max_steps=1000.")
     check_schedule(schedule)
     step = _fixed_point_map(energy, cost_fn, x, target, step_size, schedule)
     if method == "bptt":
         return _bptt_gradient(step, cost_fn, params, layers, target, max_steps, tol)
     kw = {"energy": energy, "cost_fn": cost_fn, "step_size": step_size, "tol": tol}
     kw["schedule"] = schedule
-    s_star, free = relax(params, x, target, 0.0, layers, max_steps=max_steps, **kw)
+    s_star, free = _relax(params, x, target, 0.0, layers, max_steps=max_steps, **kw)
     s_star = jax.lax.stop_gradient(s_star)
     dl_ds = jax.grad(lambda ls: _mean_cost(cost_fn, ls, target))(s_star)
     _, vjp_s = jax.vjp(lambda ls: step(params, ls), s_star)

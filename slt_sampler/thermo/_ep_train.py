@@ -11,16 +11,24 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._checks import check_callable, check_key, check_real, check_type
 from ._ep_core import (
     EPState,
-    _check_batch,
-    _check_nudge,
     build_kernel,
     init,
     predict,
     warn_if_unconverged,
 )
 from ._ep_energies import Energy, squared_error
+from ._ep_relax import check_schedule
+from ._ep_validate import (
+    check_batch,
+    check_energy,
+    check_nudge,
+    check_optimizer,
+    check_options,
+    check_params,
+)
 
 _BATCH_MSG = (
     "config.batch_size must be a positive int no larger than the {} training "
@@ -31,7 +39,6 @@ _LABEL_MSG = (
     "{} must be integer class labels of shape ({},) with values in [0, {}), got "
     "dtype {} shape {}{}; pass labels, not one-hot rows (fit one-hot encodes)."
 )
-_POSITIVE_MSG = "config.{} must be a positive float, got {!r}."
 
 
 class Dataset(NamedTuple):
@@ -97,7 +104,24 @@ def load_digits_split(test_size: float = 0.2, random_state: int = 0) -> Dataset:
 
     The default split (80/20, ``random_state=0``) is the one whose logistic
     regression baseline is 96.7%.
+
+    Raises ``ValueError``/``TypeError`` unless ``test_size`` is a float in
+    ``(0, 1)`` and ``random_state`` an int in ``[0, 2**32)``.
     """
+    fn = "load_digits_split"
+    check_type(fn, "test_size", test_size, float, "a float in (0, 1)", "E.g. 0.2.")
+    check_real(
+        fn,
+        "test_size",
+        test_size,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+        fix="E.g. 0.2 for a 20% test split.",
+    )
+    check_type(fn, "random_state", random_state, int, "an int", "E.g. 0.")
+    check_real(fn, "random_state", random_state, low=0, high=2**32 - 1)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -199,12 +223,14 @@ def _make_epoch_fn(energy: Energy, optimizer, config: EPConfig, n_train: int):
 
 
 def _validate(energy, data: Dataset, config: EPConfig):
+    check_type("fit", "data", data, Dataset, "a Dataset", "Use load_digits_split().")
+    check_type("fit", "config", config, EPConfig, "an EPConfig", "Use EPConfig().")
     n_out = energy.layer_sizes[-1]
     for name, xs, ys in (
         ("train", data.x_train, data.y_train),
         ("test", data.x_test, data.y_test),
     ):
-        _check_batch(energy, xs)
+        check_batch(f"fit (data.x_{name})", energy, xs)
         ys = np.asarray(ys)
         extra = ""
         ok = ys.ndim == 1 and ys.shape[0] == np.shape(xs)[0]
@@ -224,10 +250,17 @@ def _validate(energy, data: Dataset, config: EPConfig):
     ne = config.num_epochs
     if not isinstance(ne, int | np.integer) or isinstance(ne, bool) or ne < 1:
         raise ValueError(_EPOCHS_MSG.format(ne))
-    _check_nudge(config.nudge, config.variant)
+    check_nudge(config.nudge, config.variant)
     for name in ("step_size", "tol"):
-        if not float(getattr(config, name)) > 0:
-            raise ValueError(_POSITIVE_MSG.format(name, getattr(config, name)))
+        value = getattr(config, name)
+        check_real("fit", f"config.{name}", value, low=0.0, low_open=True)
+    max_nudged = config.max_nudged_steps
+    max_nudged = config.max_steps if max_nudged is None else max_nudged
+    check_options(
+        energy, config.variant, config.init_mode, config.max_steps, max_nudged
+    )
+    check_schedule(config.schedule)
+    check_callable("fit", "config.cost_fn", config.cost_fn, "E.g. squared_error.")
 
 
 def fit(
@@ -257,9 +290,21 @@ def fit(
     ...              optax.sgd(0.05), data, ep.EPConfig(num_epochs=1))
     >>> res.history.test_accuracy.shape
     (1,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Before compiling, for a bad key, energy, optimizer, params, ``data`` (NaN
+        inputs, empty splits, labels that are not integers in range) or ``config``
+        (non-positive or non-finite ``nudge``/``step_size``/``tol``, bad batch size,
+        epochs or structural options).
     """
     config = EPConfig() if config is None else config
+    check_key("fit", "rng_key", rng_key)
+    check_energy("fit", energy)
+    check_optimizer("fit", optimizer)
     _validate(energy, data, config)
+    check_params("fit", energy, params)
     dtype = jnp.result_type(float)
     arrays = [jnp.asarray(a, dtype) for a in (data.x_train, data.x_test)]
     x, x_test = arrays

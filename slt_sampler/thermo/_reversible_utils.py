@@ -10,17 +10,20 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._validate import check_int
+from ._checks import check_callable, check_int, check_key, check_real, check_type
 from ._reversible_core import CouplingParams
 
 Array = jax.Array
 
-_MSG_RATE = "dropout_rate must be in [0, 1), got {value!r}."
-_MSG_DIM = "dim must be even to split into two halves, got {value!r}."
-_MSG_SCALE = (
-    "scale must be a non-negative float (residual-branch scale) or None for the "
-    "default 1/sqrt(depth), got {value!r}."
+_MSG_DIM = (
+    "init_coupling_mlp: dim must be even to split into two halves, got {value!r}; "
+    "pad the features to an even width."
 )
+_MSG_DTYPE = (
+    "init_coupling_mlp: dtype must be a floating dtype such as jnp.float32, got "
+    "{value!r}."
+)
+_FIX_DEPTH = "The depth is the number of coupling blocks, e.g. depth=8."
 
 
 class CompiledCost(NamedTuple):
@@ -50,9 +53,20 @@ def mlp_residual(
     ``h = activation(x W1 + b1)``, inverted dropout on ``h`` when ``rng_key`` is
     given and ``dropout_rate > 0``, output ``h W2 + b2``. Params: dict with
     ``w1, b1, w2, b2`` (see :func:`init_coupling_mlp`).
+
+    Raises ``TypeError`` if ``activation`` is not callable and ``ValueError``
+    unless ``dropout_rate`` is a number in ``[0, 1)``.
     """
-    if not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(_MSG_RATE.format(value=dropout_rate))
+    check_callable("mlp_residual", "activation", activation, "E.g. jnp.tanh.")
+    check_real(
+        "mlp_residual",
+        "dropout_rate",
+        dropout_rate,
+        low=0.0,
+        high=1.0,
+        high_open=True,
+        fix="It is the probability of dropping a unit.",
+    )
 
     def apply(params, x, rng_key):
         h = x @ params["w1"]
@@ -68,8 +82,10 @@ def mlp_residual(
 
 def default_residual_scale(depth: int) -> float:
     """The default residual-branch scale of a ``depth``-block stack, ``1/sqrt(depth)``
-    (see :func:`init_coupling_mlp`)."""
-    return 1.0 / check_int("depth", depth) ** 0.5
+    (see :func:`init_coupling_mlp`). Raises unless ``depth`` is an int >= 1."""
+    return (
+        1.0 / check_int("default_residual_scale", "depth", depth, fix=_FIX_DEPTH) ** 0.5
+    )
 
 
 def init_coupling_mlp(
@@ -94,14 +110,34 @@ def init_coupling_mlp(
     (measured; ``scale=1.0``, plain LeCun init, grows the ratio with depth and
     reaches a drift of 1.1e-4 at depth 64 and garbage at 1024, THERMO_REFERENCE
     §3.3). Pass ``scale=1.0`` for plain LeCun init.
+
+    Raises ``TypeError``/``ValueError`` for a bad key, ``depth``/``hidden`` not
+    ints >= 1, ``dim`` not an even int >= 2, a non-bool ``affine``, a negative or
+    non-finite ``scale`` or a non-floating ``dtype``.
     """
+    fn = "init_coupling_mlp"
+    check_key(fn, "rng_key", rng_key)
+    depth = check_int(fn, "depth", depth, fix=_FIX_DEPTH)
+    dim = check_int(fn, "dim", dim, minimum=2, fix="The feature width, even.")
     if dim % 2:
         raise ValueError(_MSG_DIM.format(value=dim))
-    depth = check_int("depth", depth)
+    hidden = check_int(fn, "hidden", hidden, fix="E.g. hidden=64.")
+    check_type(fn, "affine", affine, bool, "a bool", "")
+    try:
+        floating = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(_MSG_DTYPE.format(value=dtype))
     if scale is None:
         scale = default_residual_scale(depth)
-    elif not scale >= 0.0:
-        raise ValueError(_MSG_SCALE.format(value=scale))
+    check_real(
+        fn,
+        "scale",
+        scale,
+        low=0.0,
+        fix="The residual-branch scale (None = 1/sqrt(depth)).",
+    )
     half = dim // 2
     out = 2 * half if affine else half
 
@@ -124,8 +160,10 @@ def compiled_cost(fn: Callable, *args: Any) -> CompiledCost:
 
     A measurement utility (it calls ``jax.jit`` itself). Pass e.g.
     ``jax.grad(loss)`` to measure training memory; ``temp_bytes`` excludes
-    argument (parameter) and output (gradient) buffers.
+    argument (parameter) and output (gradient) buffers. Raises ``TypeError`` if
+    ``fn`` is not callable.
     """
+    check_callable("compiled_cost", "fn", fn, "E.g. jax.grad(loss).")
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     seconds = time.perf_counter() - start

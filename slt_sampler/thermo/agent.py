@@ -76,6 +76,7 @@ from ._agent_envs import (
 from ._agent_envs import (
     TaskSpec as TaskSpec,
 )
+from ._agent_envs import check_environment
 from ._agent_envs import (
     env_reset as env_reset,
 )
@@ -112,32 +113,12 @@ from ._agent_gaussian import (
 from ._agent_gaussian import (
     linear_gaussian_posterior as linear_gaussian_posterior,
 )
-from ._agent_infer import (
-    EFETerms as EFETerms,
-)
+from ._agent_infer import METHODS
 from ._agent_infer import (
     InferenceResult as InferenceResult,
 )
 from ._agent_infer import (
-    PlanningArrays as PlanningArrays,
-)
-from ._agent_infer import (
-    PolicyTree as PolicyTree,
-)
-from ._agent_infer import (
-    action_marginals as action_marginals,
-)
-from ._agent_infer import (
-    all_policies_efe as all_policies_efe,
-)
-from ._agent_infer import (
-    enumerate_policies as enumerate_policies,
-)
-from ._agent_infer import (
     exact_posterior as exact_posterior,
-)
-from ._agent_infer import (
-    expected_free_energy as expected_free_energy,
 )
 from ._agent_infer import (
     infer_states as infer_states,
@@ -147,21 +128,6 @@ from ._agent_infer import (
 )
 from ._agent_infer import (
     log_likelihood as log_likelihood,
-)
-from ._agent_infer import (
-    planning_arrays as planning_arrays,
-)
-from ._agent_infer import (
-    policies_risk_ambiguity as policies_risk_ambiguity,
-)
-from ._agent_infer import (
-    policy_posterior as policy_posterior,
-)
-from ._agent_infer import (
-    policy_tree as policy_tree,
-)
-from ._agent_infer import (
-    tree_risk_ambiguity as tree_risk_ambiguity,
 )
 from ._agent_infer import (
     variational_free_energy as variational_free_energy,
@@ -185,11 +151,53 @@ from ._agent_kernel import (
     build_kernel as build_kernel,
 )
 from ._agent_kernel import (
+    check_params,
+    check_state,
+)
+from ._agent_kernel import (
     generative_model as generative_model,
 )
 from ._agent_kernel import (
     init as init,
 )
+from ._agent_plan import (
+    EFETerms as EFETerms,
+)
+from ._agent_plan import (
+    PlanningArrays as PlanningArrays,
+)
+from ._agent_plan import (
+    action_marginals as action_marginals,
+)
+from ._agent_plan import (
+    all_policies_efe as all_policies_efe,
+)
+from ._agent_plan import (
+    enumerate_policies as enumerate_policies,
+)
+from ._agent_plan import (
+    expected_free_energy as expected_free_energy,
+)
+from ._agent_plan import (
+    planning_arrays as planning_arrays,
+)
+from ._agent_plan import (
+    policies_risk_ambiguity as policies_risk_ambiguity,
+)
+from ._agent_plan import (
+    policy_posterior as policy_posterior,
+)
+from ._agent_tree import (
+    PolicyTree as PolicyTree,
+)
+from ._agent_tree import (
+    policy_tree as policy_tree,
+)
+from ._agent_tree import (
+    tree_risk_ambiguity as tree_risk_ambiguity,
+)
+from ._agent_validate import check_policies
+from ._checks import check_choice, check_int, check_key
 
 __all__ = [
     "AgentInfo",
@@ -318,14 +326,23 @@ def rollout(
     turned into a static prefix tree so shared policy prefixes are evaluated once.
 
     Returns the final (batched) :class:`AgentState` and a :class:`Trajectory`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Before anything is compiled, naming the argument: ``num_agents``,
+        ``num_steps`` or ``num_iter`` not an int >= 1; unknown ``inference`` /
+        ``selection``; ``params`` outside their ranges (e.g. a negative or NaN
+        ``policy_precision``, ``forgetting`` outside [0, 1], a negative learning
+        rate); policies outside ``[0, num_controls)``; an environment whose
+        controls or outcomes do not match the agent's.
     """
-    policies = np.asarray(policies, np.int32)
-    nc = tuple(b.shape[2] for b in state.pB)
-    if policies.ndim != 3 or policies.shape[2] != len(nc):
-        raise ValueError(
-            f"rollout: policies has shape {policies.shape}; it must be "
-            f"(num_policies, horizon, {len(nc)}) -- see enumerate_policies."
-        )
+    _check_rollout_options(num_agents, num_steps, num_iter, inference, selection)
+    check_key("rollout", "rng_key", rng_key)
+    check_params("rollout", params)
+    _, nc = check_state("rollout", state)
+    check_environment("rollout", env)
+    policies = check_policies("rollout", policies, nc).astype(np.int32)
     env_nc = tuple(b.shape[2] for b in env.B)
     env_no = tuple(a.shape[0] for a in env.A)
     agent_no = tuple(a.shape[0] for a in state.pA)
@@ -334,11 +351,6 @@ def rollout(
             f"rollout: env has controls {env_nc} / outcomes {env_no} but "
             f"the agent has {nc} / {agent_no} (B[f] axis 2 / A[m] axis 0); "
             "they must match (hidden-state counts may differ)."
-        )
-    if np.any(policies < 0) or np.any(policies >= np.asarray(nc)):
-        raise ValueError(
-            f"rollout: policies has actions outside [0, num_controls) "
-            f"with num_controls={nc} (from the last axis of each B[f])."
         )
     params = AgentParams(
         *(jnp.asarray(p, jnp.float32) for p in params)
@@ -357,3 +369,11 @@ def rollout(
         inference=inference,
         selection=selection,
     )
+
+
+def _check_rollout_options(num_agents, num_steps, num_iter, inference, selection):
+    check_int("rollout", "num_agents", num_agents, fix="Use e.g. num_agents=16.")
+    check_int("rollout", "num_steps", num_steps, fix="Run at least one step.")
+    check_int("rollout", "num_iter", num_iter, fix="Use e.g. num_iter=8.")
+    check_choice("rollout", "inference", inference, METHODS)
+    check_choice("rollout", "selection", selection, ("deterministic", "sampled"))

@@ -55,6 +55,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ._checks import check_real
 from ._reversible_core import (
     Coupling,
     CouplingParams,
@@ -75,6 +76,15 @@ from ._reversible_utils import (
     default_residual_scale,
     init_coupling_mlp,
     mlp_residual,
+)
+from ._reversible_validate import (
+    _MSG_X64,
+    BACKPROP_MODES,
+    check_bits,
+    check_block_fits,
+    check_call,
+    check_residuals,
+    check_stack_options,
 )
 
 __all__ = [
@@ -100,39 +110,6 @@ __all__ = [
 Array = jax.Array
 PyTree = Any
 
-BACKPROP_MODES = ("reversible", "checkpoint", "plain")
-_MSG_BACKPROP = "backprop must be one of {modes}, got {value!r}."
-_MSG_EVERY = (
-    "checkpoint_every must be a positive int or None (store no checkpoints), got "
-    "{value!r}."
-)
-_MSG_EVERY_MODE = (
-    "checkpoint_every={value} only applies to backprop='reversible'; "
-    "backprop={mode!r} already fixes what is stored. Drop checkpoint_every."
-)
-_MSG_DIVIDES = (
-    "checkpoint_every={every} must divide the depth {depth} (leading axis of params); "
-    "pick a divisor of the depth, e.g. {suggestion}."
-)
-_MSG_X64 = (
-    "dtype={dtype} needs 64-bit mode: call inside `with jax.enable_x64(True):` (or "
-    "set JAX_ENABLE_X64=1), or pass dtype=None to compute in the input's dtype."
-)
-_MSG_DTYPE = (
-    "dtype must be None or a floating dtype such as jnp.float64, got {value!r}."
-)
-_MSG_SHAPE = (
-    "x must have an even last axis to split into two halves, got shape {shape}; "
-    "pad the features or project to an even width."
-)
-_MSG_DEPTH = (
-    "params leaves must share one leading (depth) axis, got leading sizes {sizes}; "
-    "stack per-block parameters with jnp.stack or use init_coupling_mlp."
-)
-_MSG_BITS = (
-    "fixed_point_bits must be an int in 1..52 (e.g. 16 for float32) or None, got "
-    "{value!r}."
-)
 _MSG_WARN = (
     "reversible reconstruction relative error {error:.3g} exceeds threshold "
     "{threshold:.3g}: gradients may be inaccurate. Use a smaller residual scale, "
@@ -203,19 +180,21 @@ def additive_coupling(
     Returns
     -------
     Coupling
+
+    Raises
+    ------
+    TypeError
+        If ``f`` or ``g`` is not callable or ``fixed_point_bits`` is not an int.
+    ValueError
+        If ``fixed_point_bits`` is outside 1..52.
     """
+    check_residuals("additive_coupling", f, g)
     g = f if g is None else g
     if fixed_point_bits is None:
         return Coupling(
             f, g, additive_combine, additive_uncombine, "additive", identity
         )
-    if (
-        isinstance(fixed_point_bits, bool)
-        or not isinstance(fixed_point_bits, int)
-        or not 0 < fixed_point_bits < 53
-    ):
-        raise ValueError(_MSG_BITS.format(value=fixed_point_bits))
-    combine, uncombine, quantize = fixed_point_additive(fixed_point_bits)
+    combine, uncombine, quantize = fixed_point_additive(check_bits(fixed_point_bits))
     return Coupling(f, g, combine, uncombine, "additive", quantize)
 
 
@@ -231,7 +210,13 @@ def affine_coupling(f: Callable, g: Callable | None = None) -> Coupling:
     Returns
     -------
     Coupling
+
+    Raises
+    ------
+    TypeError
+        If ``f`` or ``g`` is not callable.
     """
+    check_residuals("affine_coupling", f, g)
     g = f if g is None else g
     return Coupling(f, g, affine_combine, affine_uncombine, "affine", identity)
 
@@ -262,45 +247,23 @@ def reversible_stack(
     Returns
     -------
     ReversibleStack
+
+    Raises
+    ------
+    TypeError
+        If ``coupling`` is not a :class:`Coupling` (e.g. a bare residual function),
+        ``checkpoint_every`` is not an int or ``dtype`` is not a dtype.
+    ValueError
+        For an unknown ``backprop``, ``checkpoint_every < 1`` or with a mode other
+        than ``"reversible"``, or a non-floating ``dtype``.
     """
-    if backprop not in BACKPROP_MODES:
-        raise ValueError(_MSG_BACKPROP.format(modes=BACKPROP_MODES, value=backprop))
-    if checkpoint_every is not None:
-        if (
-            isinstance(checkpoint_every, bool)
-            or not isinstance(checkpoint_every, int)
-            or checkpoint_every < 1
-        ):
-            raise ValueError(_MSG_EVERY.format(value=checkpoint_every))
-        if backprop != "reversible":
-            raise ValueError(
-                _MSG_EVERY_MODE.format(value=checkpoint_every, mode=backprop)
-            )
-    if dtype is not None and not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
-        raise ValueError(_MSG_DTYPE.format(value=dtype))
-    return ReversibleStack(coupling, backprop, checkpoint_every, dtype)
+    every, dtype = check_stack_options(coupling, backprop, checkpoint_every, dtype)
+    return ReversibleStack(coupling, backprop, every, dtype)
 
 
-def _depth(params) -> int:
-    sizes = {
-        jnp.shape(leaf)[0] if jnp.ndim(leaf) else None
-        for leaf in jax.tree.leaves(params)
-    }
-    if len(sizes) != 1 or None in sizes:
-        raise ValueError(_MSG_DEPTH.format(sizes=sorted(sizes, key=str)))
-    return sizes.pop()
-
-
-def _prepare(stack: ReversibleStack, params, x, rng_key):
+def _prepare(fn: str, stack: ReversibleStack, params, x, rng_key, name="x"):
     """Validate, cast to the compute dtype and derive the per-block keys."""
-    if jnp.ndim(x) < 1 or jnp.shape(x)[-1] % 2:
-        raise ValueError(_MSG_SHAPE.format(shape=jnp.shape(x)))
-    depth = _depth(params)
-    every = stack.checkpoint_every
-    if every is not None and depth % every:
-        divisors = [d for d in range(1, depth + 1) if depth % d == 0]
-        best = min(divisors, key=lambda d: abs(d - every))
-        raise ValueError(_MSG_DIVIDES.format(every=every, depth=depth, suggestion=best))
+    depth = check_call(fn, stack, params, x, rng_key, name)
     if stack.dtype is not None:
         dtype = jnp.dtype(stack.dtype)
         if dtype.itemsize == 8 and not jax.config.jax_enable_x64:
@@ -309,6 +272,7 @@ def _prepare(stack: ReversibleStack, params, x, rng_key):
         params, x = jax.tree.map(cast, params), cast(jnp.asarray(x))
     x = stack.coupling.quantize(jnp.asarray(x))
     keys = None if rng_key is None else jax.random.split(rng_key, depth)
+    check_block_fits(fn, stack.coupling, params, x, keys, name)
     return params, x, keys, depth
 
 
@@ -338,6 +302,16 @@ def forward(
     logdet : Array
         ``(...)`` log-determinant of the Jacobian (zeros for additive coupling).
 
+    Raises
+    ------
+    TypeError
+        If ``stack``/``params`` are not a :class:`ReversibleStack` /
+        :class:`CouplingParams`, ``x`` is not a float array or ``rng_key`` not a key.
+    ValueError
+        If ``x`` has an odd last axis or NaN/inf entries, the params leaves do not
+        share a depth >= 1 (or it is not a multiple of ``checkpoint_every``), the
+        params have NaN/inf or do not fit ``x``'s width.
+
     Notes
     -----
     ``backprop="reversible"`` is a ``jax.custom_vjp``: reverse mode (``grad``,
@@ -345,7 +319,7 @@ def forward(
     ``backprop="plain"`` for forward mode.
     """
     out_dtype = jnp.result_type(x)
-    params, x, keys, depth = _prepare(stack, params, x, rng_key)
+    params, x, keys, depth = _prepare("forward", stack, params, x, rng_key)
     if stack.backprop == "reversible":
         every = stack.checkpoint_every or depth
         y, logdet = make_reversible(stack.coupling, every)(params, x, keys)
@@ -366,9 +340,10 @@ def inverse(
 
     Use the same ``rng_key`` as the forward call. ``logdet`` is minus the forward
     log-determinant, so ``log p(y) = log p_base(x) + logdet`` for a flow.
+    Raises like :func:`forward` (naming ``y``).
     """
     out_dtype = jnp.result_type(y)
-    params, y, keys, _ = _prepare(stack, params, y, rng_key)
+    params, y, keys, _ = _prepare("inverse", stack, params, y, rng_key, "y")
     x, fwd_logdet = scan_inverse(stack.coupling, params, y, keys)
     return x.astype(out_dtype), (-fwd_logdet).astype(out_dtype)
 
@@ -393,9 +368,20 @@ def reconstruction_error(
         \\text{relative\\_error} = e_0.
 
     A :class:`ReconstructionWarning` is issued when ``relative_error > threshold``
-    (via ``jax.debug.callback`` under ``jit``).
+    (via ``jax.debug.callback`` under ``jit``). Raises like :func:`forward`, and
+    ``ValueError`` for a NaN or negative ``threshold``.
     """
-    params, xc, keys, depth = _prepare(stack, params, x, rng_key)
+    check_real(
+        "reconstruction_error",
+        "threshold",
+        threshold,
+        low=0.0,
+        allow_inf=True,
+        fix="Use e.g. 1e-4 (np.inf never warns).",
+    )
+    params, xc, keys, depth = _prepare(
+        "reconstruction_error", stack, params, x, rng_key
+    )
     every = stack.checkpoint_every or depth
     per_block, max_abs = reconstruction_trace(stack.coupling, params, xc, keys, every)
     info = ReconstructionInfo(per_block[0], per_block, max_abs)
