@@ -22,6 +22,10 @@ from .samplers.hmc import HMC as HMC
 from .samplers.hmc import MALA as MALA
 from .samplers.hmc import NUTS as NUTS
 from .samplers.hmc import window_adapt as window_adapt
+from .samplers.psgld import PSGLD as PSGLD
+from .samplers.psgld import (
+    preconditioned_configurational_temperature as preconditioned_configurational_temperature,
+)
 from .samplers.run import SampleResult as SampleResult
 from .samplers.run import sample as sample
 from .samplers.sgld import SGHMC as SGHMC
@@ -35,6 +39,7 @@ __all__ = [
     "HMC",
     "MALA",
     "NUTS",
+    "PSGLD",
     "SGHMC",
     "SGLD",
     "Calibration",
@@ -53,6 +58,7 @@ __all__ = [
     "full_loss",
     "llc",
     "logdensity",
+    "preconditioned_configurational_temperature",
     "sample",
     "tempered_posterior",
     "window_adapt",

@@ -21,6 +21,7 @@ from slt_sampler import (
     HMC,
     MALA,
     NUTS,
+    PSGLD,
     SGHMC,
     SGLD,
     CalibrationConfig,
@@ -32,6 +33,7 @@ from slt_sampler import (
     full_loss,
     llc,
     logdensity,
+    preconditioned_configurational_temperature,
     sample,
     tempered_posterior,
     window_adapt,
@@ -238,6 +240,7 @@ def test_sampler_step_sizes(eps):
     for make in (
         lambda: SGLD(eps, 10),
         lambda: SGHMC(eps),
+        lambda: PSGLD(eps),
         lambda: MALA(eps),
         lambda: HMC(eps, jnp.ones(2)),
         lambda: NUTS(eps, jnp.ones(2)),
@@ -344,6 +347,12 @@ def test_configurational_temperature(post, case):
         )
     else:
         _named(lambda: configurational_temperature(key, None, {"w": w}), "posterior")
+    G = {"w": jnp.ones(2)}
+    pct = preconditioned_configurational_temperature
+    bad = {"tree": [jnp.ones((4, 2))], "nan": {"w": jnp.full((4, 2), jnp.nan)}}
+    if case in bad:
+        _named(lambda: pct(key, post, bad[case], G), "positions")
+    _named(lambda: pct(key, post, {"w": w[None]}, {"w": -jnp.ones(2)}), "G")
 
 
 @SETTINGS
@@ -518,6 +527,8 @@ COVERED = {
     "MALA": test_sampler_step_sizes,
     "HMC": test_sampler_step_sizes,
     "NUTS": test_sampler_step_sizes,
+    "PSGLD": test_sampler_step_sizes,  # alpha, eps, adapt_steps: tests/samplers/test_psgld.py
+    "preconditioned_configurational_temperature": test_configurational_temperature,
     "sample": test_sample_arguments,
     "calibrate_sgld": test_calibrate_sgld_and_calibration_config,
     "CalibrationConfig": test_calibrate_sgld_and_calibration_config,

@@ -218,6 +218,10 @@ def sample(
         positions0 = broadcast_chains(init_position, num_chains)
     positions0 = jax.device_put(positions0, sharding)
     state = jax.jit(jax.vmap(lambda w: sampler.init(w, posterior)))(positions0)
+    # every state field on the chain sharding (fields not computed from the position,
+    # e.g. a preconditioner handed on, would otherwise come out unsharded and the
+    # second chunk would not match the executable compiled for the first)
+    state = jax.device_put(state, sharding)
 
     sizes = [chunk_draws] * (draws_total // chunk_draws)
     if draws_total % chunk_draws:

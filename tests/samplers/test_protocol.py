@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from slt_sampler import HMC, MALA, NUTS, SGHMC, SGLD, sample
+from slt_sampler import HMC, MALA, NUTS, PSGLD, SGHMC, SGLD, sample
 from tests.helpers import regression_posterior
 
 D = 3
@@ -21,6 +21,7 @@ def _samplers():
         SGLD(jnp.asarray(1e-3), batch_size=32),
         SGLD(jnp.asarray(1e-3)),
         SGHMC(jnp.asarray(1e-3), num_integration_steps=3, batch_size=32),
+        PSGLD(jnp.asarray(1e-3), batch_size=32, adapt_steps=10),
         MALA(jnp.asarray(1e-3)),
         HMC(jnp.asarray(1e-2), imm, num_integration_steps=5),
         NUTS(jnp.asarray(1e-2), imm, max_num_doublings=4),
