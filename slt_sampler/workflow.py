@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validate
 from .estimators import _mcse
-from .estimators.llc import LLCResult, llc
+from .estimators.llc import ErrorBudget, LLCResult, error_budget, llc, with_error_budget
 from .posterior.base import TemperedPosterior, full_loss
 from .samplers.calibrate import (
     Calibration,
@@ -87,6 +87,7 @@ class LLCEstimate(NamedTuple):
     problems: tuple = ()
     center_check: MinimumCheck | None = None
     gamma_sensitivity_mcse: dict | None = None
+    error_budget: ErrorBudget | None = None
 
     def __repr__(self) -> str:
         from .diagnostics.summary import llc_summary
@@ -105,6 +106,9 @@ class LLCEstimate(NamedTuple):
             "model": name or "",
             "llc": self.result.llc,
             "llc_mcse": self.result.llc_mcse,
+            "llc_sigma": self.result.llc_sigma,
+            "llc_bias": self.result.llc_bias,
+            "llc_raw": self.result.llc_raw,
             "llc_std": self.result.llc_std,
             "rhat": self.result.rhat,
             "ess": self.result.ess,
@@ -128,6 +132,9 @@ class LLCEstimate(NamedTuple):
             attrs[f"llc_at_gamma_{g:g}"] = v
         for g, v in (self.gamma_sensitivity_mcse or {}).items():
             attrs[f"llc_mcse_at_gamma_{g:g}"] = v
+        if self.error_budget is not None:
+            for k, v in self.error_budget._asdict().items():
+                attrs[f"error_budget_{k}"] = v
         attrs["settled"] = int(self.settled)
         attrs["problems"] = "\n".join(f"[{p.cause}] {p.message}" for p in self.problems)
         if self.center_check is not None:
@@ -374,6 +381,8 @@ def estimate_llc(
     result = llc(
         trace[:, burn_in:], init_loss, n=posterior.n, beta=float(posterior.beta)
     )
+    budget = error_budget(result, trace[:, burn_in:], end_temp)
+    result = with_error_budget(result, budget)
     if np.isfinite(result.rhat) and result.rhat > 1.05:
         report.add(
             [
@@ -423,6 +432,7 @@ def estimate_llc(
         problems=report.finish(),
         center_check=center_check,
         gamma_sensitivity_mcse=sens_mcse,
+        error_budget=budget,
     )
 
 

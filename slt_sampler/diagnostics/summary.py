@@ -17,8 +17,8 @@ def llc_summary(est) -> str:
     r = est.result
     lines = [
         (
-            f"LLCEstimate  λ̂ = {r.llc:.4g} ± {r.llc_mcse:.2g} (MCSE)   "
-            f"R-hat {r.rhat:.3f}   ESS {r.ess:.0f}   "
+            f"LLCEstimate  λ̂ = {r.llc:.4g} ± {r.llc_sigma:.2g} (total; MCSE "
+            f"{r.llc_mcse:.2g})   R-hat {r.rhat:.3f}   ESS {r.ess:.0f}   "
             f"settled: {'yes' if est.settled else 'NO'}"
         ),
         (
@@ -30,6 +30,13 @@ def llc_summary(est) -> str:
         + (f", batch {est.batch_size}" if est.batch_size else "")
         + f";  {est.num_chains} chains × {est.num_steps} steps, burn-in {est.burn_in}",
     ]
+    b = getattr(est, "error_budget", None)
+    if b is not None:
+        lines.append(
+            f"  error    MCSE {b.mcse:.2g}, step-size bias {b.bias:+.2g} ± "
+            f"{b.bias_sd:.2g} (subtracted; raw λ̂ {r.llc_raw:.4g}), drift {b.drift:.2g}"
+            f" → total {b.total:.2g} ({b.total / abs(r.llc):.1%} of λ̂)"
+        )
     if est.calibration is not None:
         lines.append(f"  step     {est.calibration.reason}")
     lines.append(

@@ -1,0 +1,158 @@
+"""Do λ̂'s error bars tell the truth? z-scores of default ``estimate_llc`` over seeds.
+
+For each model and seed (a fresh dataset, w* and chains per seed) the default
+estimate (calibrated SGLD) is compared with the exact value *at the same* (n, β, γ, w*):
+
+* regular linear regression: closed form. The localised tempered posterior is Gaussian
+  with precision ``nβC/σ² + γI`` (``C = XᵀX/n``) around w*, so
+  ``λ_exact = ½ Σ h_i/(h_i + γ)`` with ``h_i`` the eigenvalues of ``nβC/σ²``;
+* reduced-rank regression and deep linear networks: the exact (Metropolis-adjusted)
+  MALA sampler, run until its own MCSE is ≤ 0.5% of λ̂.
+
+``z = (λ̂ − exact) / sqrt(σ_total² + MCSE_exact²)``. Calibrated error bars give
+``sd(z) ≈ 1`` and ``|mean(z)| ≲ 1``; ``σ_total / λ̂`` is reported too (an error bar wide
+enough to cover anything does not count). Results are written after every cell to
+``benchmarks/results/llc_calibration.json`` (atomically; a rerun skips finished cells).
+
+    python benchmarks/llc_calibration.py                      # 3 models x 10 seeds
+    python benchmarks/llc_calibration.py --models regular_d10 --seeds 5
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault(
+    "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
+)
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from slt_sampler import estimate_llc, zoo  # noqa: E402
+from slt_sampler.diagnostics.results import read_rows, write_json_atomic  # noqa: E402
+
+OUT = Path(__file__).parent / "results" / "llc_calibration.json"
+MODELS = {
+    "regular_d10": lambda key: zoo.regular(key, 10),
+    "rrr_M5_N5_H3_r0": lambda key: zoo.reduced_rank(key, 5, 5, 3, 0),
+    "dln_10x10x10x10_r3": lambda key: zoo.deep_linear(key, [10, 10, 10, 10], 3),
+}
+
+
+def closed_form_regular(model) -> float:
+    """``½ Σ h/(h + γ)``, h the eigenvalues of nβ·XᵀX/(nσ²) (σ = 1 in the zoo)."""
+    post = model.posterior
+    x = np.asarray(post.data[0], np.float64)
+    h = np.linalg.eigvalsh(float(post.nbeta) * x.T @ x / post.n)
+    return float(0.5 * np.sum(h / (h + float(post.gamma))))
+
+
+def exact(key, name, model) -> tuple[float, float, str]:
+    if name.startswith("regular"):
+        return closed_form_regular(model), 0.0, "closed form"
+    ref = estimate_llc(
+        key,
+        model.posterior,
+        sampler="mala",
+        num_chains=4,
+        target_rel_mcse=0.005,
+        max_steps=320_000,
+        gamma_check=(),
+        progress=False,
+    )
+    return ref.result.llc, ref.result.llc_mcse, f"MALA {ref.num_steps} steps"
+
+
+def cell(name: str, seed: int) -> dict:
+    key = jax.random.key(seed)
+    model = MODELS[name](jax.random.fold_in(key, 0))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = estimate_llc(jax.random.fold_in(key, 1), model.posterior, progress=False)
+    wall = time.perf_counter() - t0
+    target, target_mcse, how = exact(jax.random.fold_in(key, 2), name, model)
+    r = est.result
+    z = (r.llc - target) / float(np.hypot(r.llc_sigma, target_mcse))
+    z_mcse_only = (r.llc_raw - target) / float(np.hypot(r.llc_mcse, target_mcse))
+    return {
+        "model": name,
+        "seed": seed,
+        "d": model.dim,
+        "true_lambda": model.true.lam,
+        "exact": target,
+        "exact_mcse": target_mcse,
+        "exact_method": how,
+        "llc": r.llc,
+        "llc_raw": r.llc_raw,
+        "llc_mcse": r.llc_mcse,
+        "llc_sigma": r.llc_sigma,
+        "error_budget": est.error_budget._asdict(),
+        "end_configurational_temperature": est.end_configurational_temperature,
+        "z": z,
+        "z_mcse_only": z_mcse_only,
+        "settled": est.settled,
+        "problems": [p.cause for p in est.problems],
+        "warnings": len(caught),
+        "wall_seconds": wall,
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    out = {}
+    for name in sorted({r["model"] for r in rows}):
+        zs = np.array([r["z"] for r in rows if r["model"] == name])
+        z0 = np.array([r["z_mcse_only"] for r in rows if r["model"] == name])
+        rel = np.array(
+            [r["llc_sigma"] / abs(r["llc"]) for r in rows if r["model"] == name]
+        )
+        out[name] = {
+            "seeds": len(zs),
+            "z_mean": float(zs.mean()),
+            "z_sd": float(zs.std(ddof=1)) if len(zs) > 1 else None,
+            "z_mcse_only_mean": float(z0.mean()),
+            "z_mcse_only_sd": float(z0.std(ddof=1)) if len(z0) > 1 else None,
+            "max_sigma_over_llc": float(rel.max()),
+        }
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.seeds < 2:
+        ap.error("--seeds must be >= 2 to measure a spread of z")
+    rows = read_rows(args.out, key="cells")
+    done = {(r["model"], r["seed"]) for r in rows}
+    for name in args.models:
+        for seed in range(args.seeds):
+            if (name, seed) in done:
+                continue
+            row = cell(name, seed)
+            rows.append(row)
+            print(
+                f"{name:<22} seed {seed:>2}  λ̂ {row['llc']:9.3f} ± "
+                f"{row['llc_sigma']:.3f} (MCSE {row['llc_mcse']:.3f})  exact "
+                f"{row['exact']:9.3f}  z {row['z']:+.2f} (MCSE only "
+                f"{row['z_mcse_only']:+.2f})  {row['wall_seconds']:.0f}s",
+                flush=True,
+            )
+            write_json_atomic(args.out, {"summary": summarise(rows), "cells": rows})
+    summary = summarise(rows)
+    write_json_atomic(args.out, {"summary": summary, "cells": rows})
+    for name, s in summary.items():
+        print(name, s)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The total error bar of λ̂: parts, their arithmetic, and their theory."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slt_sampler.estimators.llc import error_budget, llc, with_error_budget
+
+
+def _trace(seed=0, chains=4, draws=4000, drift=0.0):
+    rng = np.random.default_rng(seed)
+    t = 1.0 + 0.01 + 0.002 * rng.normal(size=(chains, draws))
+    return t + drift * np.linspace(0, 1, draws)[None, :]
+
+
+def test_exact_sampler_budget_is_the_mcse():
+    trace = _trace()
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    b = error_budget(r, trace, None)
+    assert b.bias == 0 and b.bias_sd == 0
+    assert b.drift < 0.5 * r.llc_mcse  # stationary: the excess is ~0
+    assert b.total == pytest.approx(np.hypot(r.llc_mcse, b.drift))
+    assert r.llc_sigma == pytest.approx(r.llc_mcse) and r.llc_raw == r.llc
+
+
+@pytest.mark.parametrize("t", [1.02, 1.08])
+def test_hot_chain_is_corrected_by_half_its_excess_with_that_as_sigma(t):
+    trace = _trace()
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    b = error_budget(r, trace, (t, 0.0))
+    assert b.bias == pytest.approx(r.llc * (t - 1) / 2)
+    assert b.bias_sd == pytest.approx(r.llc * (t - 1) / 2)
+    c = with_error_budget(r, b)
+    assert c.llc == pytest.approx(r.llc - b.bias) and c.llc_raw == r.llc
+    assert c.llc_sigma == pytest.approx(b.total) and c.llc_sigma > r.llc_mcse
+
+
+@pytest.mark.parametrize("t", [0.9, 1.3])
+def test_cold_or_nonlinear_temperature_is_not_corrected_but_widens_sigma(t):
+    trace = _trace()
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    b = error_budget(r, trace, (t, 0.01))
+    assert b.bias == 0
+    assert b.bias_sd == pytest.approx(r.llc * np.hypot(t - 1, 0.005))
+
+
+def test_a_drifting_trace_gets_a_drift_term_the_mcse_misses():
+    trace = _trace(drift=0.004)  # λ̂ moves by about nβ·0.002 between halves
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    b = error_budget(r, trace, None)
+    assert b.drift > 1.5 * r.llc_mcse  # the trend also inflates the MCSE a little
+    assert b.drift == pytest.approx(500 * 0.002 / 2, rel=0.2)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    h=st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=30),
+    x=st.floats(1e-4, 0.2),
+)
+def test_unlocalised_gaussian_bias_lies_in_the_temperature_bracket(h, x):
+    """Exact stationary law of full-batch SGLD on a Gaussian (variance
+    1/(h(1 − εh/2))): the relative bias of λ̂ is within [0, T − 1]."""
+    h = np.asarray(h)
+    eps = x / h.max()
+    var = 1 / (h * (1 - eps * h / 2))
+    rel_bias = np.sum(h * var) / len(h) - 1
+    t_minus_1 = np.sum(h**2 * var) / np.sum(h) - 1
+    assert 0 <= rel_bias <= t_minus_1 * (1 + 1e-9) + 1e-12
