@@ -26,16 +26,16 @@ os.environ.setdefault(
     "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
 )
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import time
+import warnings
+from pathlib import Path
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from slt_sampler import estimate_llc, zoo  # noqa: E402
-from slt_sampler.diagnostics.results import read_rows, write_json_atomic  # noqa: E402
+from slt_sampler import estimate_llc, zoo
+from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 
 OUT = Path(__file__).parent / "results" / "llc_calibration.json"
 MODELS = {
