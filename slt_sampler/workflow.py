@@ -48,17 +48,33 @@ from .types import PRNGKey
 class ChainDivergenceError(ValueError):
     """Raised instead of returning λ̂ when chains produced NaN/inf.
 
-    Attributes ``chains`` (indices) and ``suggested_step_size`` say what to do.
+    Attributes ``chains`` (indices), ``suggested_step_size`` and ``blew_up`` say what
+    to do. ``blew_up`` is False when the loss was still of its usual size one step
+    before it turned NaN: the chain entered a region where the model's log density is
+    NaN/inf (a smaller step only delays that), not a numerical explosion.
     """
 
-    def __init__(self, chains, step_size, suggested):
-        self.chains = list(chains)
+    def __init__(self, chains, step_size, suggested, blew_up: bool = True):
+        self.chains = [int(c) for c in chains]
         self.step_size = step_size
         self.suggested_step_size = suggested
+        self.blew_up = blew_up
+        if blew_up:
+            advice = (
+                f"Try step_size={suggested:.3g} (10x smaller), or let calibration "
+                "choose it (step_size=None)."
+            )
+        else:
+            advice = (
+                "The loss was of its usual size one step before it turned NaN, so "
+                "the chains did not blow up: loglik_fn (or the prior) is NaN/inf in a "
+                "region near w* that they entered (a log or sqrt of a negative "
+                "number, a division by zero). Make the model finite there (e.g. "
+                "reparametrise a positive parameter through exp or softplus)."
+            )
         super().__init__(
             f"chains {self.chains} diverged (NaN/inf) at step size {step_size:.3g}; no "
-            f"estimate is returned. Try step_size={suggested:.3g} (10x smaller), or let "
-            "calibration choose it (step_size=None)."
+            f"estimate is returned. {advice}"
         )
 
 
@@ -565,7 +581,25 @@ def _precise(kept: np.ndarray, init_loss: float, nbeta: float, target: float) ->
 def _raise_if_diverged(res: SampleResult, smp) -> None:
     if res.diverged.any():
         eps = float(np.asarray(getattr(smp, "step_size", np.nan)))
-        raise ChainDivergenceError(np.where(res.diverged)[0], eps, eps / 10)
+        chains = np.where(res.diverged)[0]
+        raise ChainDivergenceError(chains, eps, eps / 10, _blew_up(res.losses[chains]))
+
+
+def _blew_up(losses: np.ndarray) -> bool:
+    """Whether the last finite loss before NaN of any chain was far from the losses of
+    the first half of its finite run (a numerical explosion) rather than ordinary (the
+    chain stepped into a region where the log density is NaN)."""
+    for row in losses:
+        finite = np.nonzero(np.isfinite(row))[0]
+        if finite.size == 0 or finite.max() == len(row) - 1:
+            return True
+        last = int(finite.max())
+        head = row[: max(1, (last + 1) // 2)]
+        typical = float(np.median(head))
+        spread = float(np.median(np.abs(head - typical))) + 1.0
+        if abs(float(row[last]) - typical) > 100 * spread:
+            return True
+    return False
 
 
 __all__ = ["ChainDivergenceError", "LLCCheckError", "LLCEstimate", "estimate_llc"]

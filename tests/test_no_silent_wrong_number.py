@@ -203,3 +203,22 @@ def test_end_temperature_that_ran_hot_warns_even_with_a_large_se():
     assert temperature_problems(1.02, 0.01, 0.03, 1.0) == []
     (p,) = temperature_problems(0.5, 0.02, 0.03, 1.0)
     assert p.cause == "not_equilibrated"
+
+
+def test_divergence_in_a_nan_region_is_not_blamed_on_the_step_size():
+    """With a user-given step the chains of the NaN-in-part-of-space model reach the
+    NaN region; the error says so instead of "try a 10x smaller step"."""
+    from slt_sampler import ChainDivergenceError
+
+    post = _nan_in_part_of_space()
+    with pytest.raises(ChainDivergenceError, match="NaN/inf in a region") as err:
+        estimate_llc(jax.random.key(1), post, step_size=1e-3, **FAST)
+    assert not err.value.blew_up
+
+
+def test_divergence_by_a_huge_step_is_blamed_on_the_step_size(regular):
+    from slt_sampler import ChainDivergenceError
+
+    with pytest.raises(ChainDivergenceError, match="10x smaller") as err:
+        estimate_llc(jax.random.key(1), regular.posterior, step_size=0.5, **FAST)
+    assert err.value.blew_up
