@@ -94,10 +94,14 @@ def row_for(model, est, wall: float) -> dict:
         "finite_nbeta_lambda": corrected,
         "llc": r.llc,
         "llc_mcse": r.llc_mcse,
+        "llc_sigma": r.llc_sigma,
+        "llc_raw": r.llc_raw,
+        "llc_bias": r.llc_bias,
+        "error_budget": est.error_budget._asdict() if est.error_budget else None,
         "llc_std_between_chains": r.llc_std,
         "rel_error": r.llc / lam - 1,
-        "z_vs_finite_nbeta": (r.llc - corrected) / r.llc_mcse
-        if r.llc_mcse > 0
+        "z_vs_finite_nbeta": (r.llc - corrected) / r.llc_sigma
+        if r.llc_sigma > 0
         else None,
         "rhat": r.rhat,
         "settled": est.settled,
@@ -127,7 +131,7 @@ def row_for(model, est, wall: float) -> dict:
 def print_row(row: dict) -> None:
     print(
         f"{row['model']:<28} {row['d']:>6} {row['true_lambda']:>8.2f} "
-        f"{row['multiplicity']:>2} {row['llc']:>9.2f} ± {row['llc_mcse']:<6.2f} "
+        f"{row['multiplicity']:>2} {row['llc']:>9.2f} ± {row.get('llc_sigma', row['llc_mcse']):<6.2f} "
         f"{100 * row['rel_error']:>+7.1f}% {row['sampler']:>5} "
         f"{row['wall_time']:>7.1f}s {row['steps_per_second']:>9,.0f}",
         flush=True,
@@ -224,7 +228,7 @@ def main(argv=None) -> list[dict]:
     )
 
     print(
-        f"{'model':<28} {'d':>6} {'true λ':>8} {'m':>2} {'λ̂ ± MCSE':>18} "
+        f"{'model':<28} {'d':>6} {'true λ':>8} {'m':>2} {'λ̂ ± σ_total':>18} "
         f"{'rel err':>8} {'smp':>5} {'wall':>8} {'steps/s':>9}"
     )
     rows = []
