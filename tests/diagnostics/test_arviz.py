@@ -1,11 +1,10 @@
-"""Tests for slt_sampler.diagnostics.arviz (DataTree layer) and .plots (PNG figures)."""
+"""Tests for slt_sampler.diagnostics.arviz (DataTree layer); plots: test_plots.py."""
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from slt_sampler.diagnostics import arviz as sarviz
-from slt_sampler.diagnostics import plots
 from slt_sampler.estimators import _mcse
 
 CHAINS, DRAWS = 3, 40
@@ -165,102 +164,3 @@ def test_load_rejects_unknown_path(tmp_path):
 def test_save_rejects_non_datatree(tmp_path):
     with pytest.raises(TypeError, match=r"`dt` must be an xarray\.DataTree"):
         sarviz.save_datatree({"a": 1}, tmp_path / "x")
-
-
-# -------------------------------------------------------------------------------- plots
-
-
-def _assert_png(path):
-    assert path.is_file() and path.stat().st_size > 10_000
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.mark.parametrize("init_loss", [None, 0.49, np.array([0.49, 0.5, 0.48])])
-def test_plot_loss_trace_writes_png(run, tmp_path, init_loss):
-    from matplotlib.figure import Figure
-
-    losses = run[0]
-    path = tmp_path / "sub" / "trace.png"
-    fig = plots.plot_loss_trace(
-        losses, path=path, title="t", init_loss=init_loss, burn_in=10
-    )
-    assert isinstance(fig, Figure)
-    _assert_png(path)
-    assert len(fig.axes) == 2
-
-
-def test_plot_loss_trace_single_chain_and_nan(tmp_path):
-    losses = np.random.default_rng(0).normal(size=(1, 50))
-    losses[0, 20] = np.nan
-    plots.plot_loss_trace(losses, path=tmp_path / "one.png")
-    _assert_png(tmp_path / "one.png")
-
-
-@pytest.mark.parametrize("shape", [(50,), (2, 1), (2, 3, 4)])
-def test_plot_loss_trace_rejects_bad_shape(tmp_path, shape):
-    with pytest.raises(ValueError, match=r"`losses` must be a 2-D array"):
-        plots.plot_loss_trace(np.zeros(shape), path=tmp_path / "x.png")
-    assert not (tmp_path / "x.png").exists()
-
-
-@pytest.mark.parametrize("burn_in", [-1, 39, 2.5])
-def test_plot_loss_trace_rejects_bad_burn_in(tmp_path, burn_in):
-    with pytest.raises(ValueError, match="`burn_in` must be an integer"):
-        plots.plot_loss_trace(
-            np.zeros((2, 40)), path=tmp_path / "x.png", burn_in=burn_in
-        )
-
-
-def test_plot_loss_trace_rejects_bad_init_loss(tmp_path):
-    with pytest.raises(
-        ValueError, match=r"`init_loss` must be a scalar or have shape \(chain,\)"
-    ):
-        plots.plot_loss_trace(
-            np.zeros((2, 40)), path=tmp_path / "x.png", init_loss=[1.0, 2.0, 3.0]
-        )
-
-
-ROWS = [
-    {"model": "RRR", "true_lambda": 1.5, "llc": 1.47, "llc_mcse": 0.02},
-    {"model": "Gaussian d=10", "true_lambda": 5.0, "llc": 5.3, "llc_mcse": 0.1},
-    {"model": "bad run", "true_lambda": 0.5, "llc": -0.2, "llc_mcse": 0.05},
-    {"model": "no MCSE", "true_lambda": 2.0, "llc": 2.05, "llc_mcse": float("nan")},
-]
-
-
-def test_plot_llc_vs_truth_writes_png(tmp_path):
-    path = tmp_path / "llc.png"
-    fig = plots.plot_llc_vs_truth(ROWS, path=path)
-    _assert_png(path)
-    ax = fig.axes[0]
-    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert {t.get_text() for t in ax.texts} >= {"RRR", "Gaussian d=10", "no MCSE"}
-
-
-@pytest.mark.parametrize(
-    "rows, problem",
-    [
-        ([], "got list"),
-        (ROWS[0], "got dict"),
-        ([{"model": "a", "llc": 1.0, "llc_mcse": 0.1}], r"missing \['true_lambda'\]"),
-        ([{**ROWS[0], "true_lambda": 0.0}], "is not > 0"),
-        ([{**ROWS[0], "llc": float("inf")}], "is not finite"),
-        ([{**ROWS[0], "llc_mcse": -1.0}], "is negative"),
-        ([1.0], "not a dict"),
-    ],
-)
-def test_plot_llc_vs_truth_rejects_bad_rows(tmp_path, rows, problem):
-    with pytest.raises(
-        ValueError, match=rf"`rows` must be a non-empty list.*{problem}"
-    ):
-        plots.plot_llc_vs_truth(rows, path=tmp_path / "x.png")
-
-
-def test_arviz_native_trace_and_rank_plot(tmp_path):
-    from slt_sampler.diagnostics.plots import plot_arviz_trace_rank
-
-    x = np.random.default_rng(0).normal(size=(4, 300))
-    out = plot_arviz_trace_rank(sarviz.to_datatree(x), path=tmp_path / "az.png")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert out.stat().st_size > 10_000
-    assert not list(tmp_path.glob("*.part*.png"))
