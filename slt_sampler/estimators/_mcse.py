@@ -6,18 +6,20 @@ Carpenter & Bürkner (2021), "Rank-normalization, folding, and localization: an 
 R-hat for assessing convergence of MCMC", Bayesian Analysis 16(2)
 :cite:`vehtari2021rank`.
 
-These are *host-side* functions: they run after sampling, on NumPy arrays (JAX arrays
-are converted with :func:`numpy.asarray`), compute in float64 and return Python floats
-or NumPy arrays. They never import JAX, ArviZ or matplotlib and never sample. The
-numbers agree with ``arviz_stats.base.array_stats`` (ArviZ 1.x) to floating-point
-precision; the test-suite checks this.
+Every statistic is computed by ``arviz_stats.base.array_stats`` (ArviZ 1.x); this module
+only adds what a caller of the library would otherwise repeat: eager validation with
+errors that name the argument and the fix, float64 conversion (JAX and float32 arrays
+are accepted), Python-float returns, Vehtari's 5% / 95% tail quantiles as the default
+(ArviZ's array interface has no default), and the per-chain MCSE, which ArviZ does not
+provide as one call. These are *host-side* functions: they run after sampling, never
+sample, and never import JAX or matplotlib. ``arviz_stats`` (and with it xarray) is
+imported on first use, so ``import slt_sampler`` stays light.
 
-Conventions
------------
+Conventions (ArviZ's, as in Stan)
+---------------------------------
 * Autocovariances use the FFT estimator with divisor ``N`` (biased, positive definite).
-* ESS uses Geyer's initial positive sequence truncated on the multi-chain combined
-  autocorrelation, followed by the initial monotone sequence, and the lower bound
-  ``tau >= 1 / log10(S)`` on the integrated autocorrelation time, as in Stan / ArviZ.
+* ESS uses Geyer's initial positive and initial monotone sequences on the multi-chain
+  combined autocorrelation, with the bound ``tau >= 1 / log10(S)``.
 * "Split" means each chain is cut into its first and last ``draw // 2`` draws (the
   middle draw of an odd-length chain is dropped) and the halves are treated as chains.
 """
@@ -25,8 +27,7 @@ Conventions
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft as _fft
-from scipy import stats as _stats
+import numpy.typing as npt
 
 __all__ = [
     "ess_bulk",
@@ -62,6 +63,13 @@ _ERR_PROB = (
 )
 
 
+def _array_stats():
+    """``arviz_stats.base.array_stats``, imported on first use (it pulls in xarray)."""
+    from arviz_stats.base import array_stats
+
+    return array_stats
+
+
 def _validate(x, *, name: str = "x", min_chains: int = 1) -> np.ndarray:
     """Return ``x`` as a float64 ``(chain, draw)`` array or raise ``ValueError``."""
     arr = np.asarray(x)
@@ -90,64 +98,7 @@ def _validate(x, *, name: str = "x", min_chains: int = 1) -> np.ndarray:
     return arr
 
 
-def _split(arr: np.ndarray) -> np.ndarray:
-    """Split each chain into halves: ``(C, N) -> (2C, N // 2)``."""
-    half = arr.shape[1] // 2
-    return np.concatenate([arr[:, :half], arr[:, arr.shape[1] - half :]], axis=0)
-
-
-def _z_scale(arr: np.ndarray) -> np.ndarray:
-    """Pooled rank-normalisation with Blom's offset ``(r - 3/8) / (S + 1/4)``."""
-    ranks = _stats.rankdata(arr, method="average").reshape(arr.shape)
-    return _stats.norm.ppf((ranks - 0.375) / (arr.size + 0.25))
-
-
-def _fold(arr: np.ndarray) -> np.ndarray:
-    """Fold around the pooled median: ``|x - median(x)|``."""
-    return np.abs(arr - np.median(arr))
-
-
-def _autocov(arr: np.ndarray) -> np.ndarray:
-    """Per-chain autocovariance for lags ``0..N-1`` (divisor ``N``), via FFT."""
-    n = arr.shape[1]
-    centred = arr - arr.mean(axis=1, keepdims=True)
-    m = _fft.next_fast_len(2 * n)
-    spec = np.fft.rfft(centred, n=m, axis=1)
-    return np.fft.irfft(spec * np.conj(spec), n=m, axis=1)[:, :n] / n
-
-
-def _ess_raw(arr: np.ndarray) -> float:
-    """Multi-chain ESS of ``arr`` (already split / transformed), Geyer's IMSE."""
-    chains, draws = arr.shape
-    if np.ptp(arr) < np.finfo(np.float64).resolution:
-        return float(arr.size)  # constant input: every draw is "independent"
-    acov = _autocov(arr)
-    mean_var = acov[:, 0].mean() * draws / (draws - 1.0)  # W, within-chain variance
-    var_plus = mean_var * (draws - 1.0) / draws
-    if chains > 1:
-        var_plus += np.var(arr.mean(axis=1), ddof=1)  # + B / N
-    rho = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus  # combined autocorrelation
-    rho[0] = 1.0
-    # Geyer's initial positive sequence: sum pairs P_k = rho_2k + rho_2k+1 up to (not
-    # including) the first non-positive one, scanning at most (draws - 3) // 2 pairs.
-    n_scan = max(0, (draws - 3) // 2)
-    pairs = rho[: 2 * n_scan].reshape(-1, 2).sum(axis=1)
-    nonpos = np.flatnonzero(pairs <= 0.0)
-    n_pairs = int(nonpos[0]) if nonpos.size else n_scan
-    # Geyer's initial monotone sequence: pair sums made non-increasing.
-    monotone = np.minimum.accumulate(pairs[:n_pairs])
-    # Stan / ArviZ refinement: add the next even lag once. It counts when positive,
-    # and also (as in Stan and ArviZ) when its pair was scanned with a sum >= 0.
-    tail = float(rho[2 * n_pairs])
-    scanned_ok = 0 < n_pairs and rho[2 * n_pairs] + rho[2 * n_pairs + 1] >= 0.0
-    if tail <= 0.0 and not scanned_ok:
-        tail = 0.0
-    tau = -1.0 + 2.0 * float(monotone.sum()) + tail
-    tau = max(tau, 1.0 / np.log10(arr.size))
-    return float(arr.size / tau)
-
-
-def rhat(x) -> float:
+def rhat(x: npt.ArrayLike) -> float:
     r"""Rank-normalised split R-hat (Vehtari et al. 2021).
 
     .. math::
@@ -155,7 +106,9 @@ def rhat(x) -> float:
         \hat R_{\cdot} = \sqrt{\frac{\frac{N-1}{N} W + \frac{1}{N} B}{W}}
 
     computed on the split chains after pooled rank-normalisation (bulk) and after
-    folding around the pooled median and rank-normalising (tail).
+    folding around the pooled median and rank-normalising (tail):
+    ``array_stats.rhat(x, method="rank")``. Chains that are each constant give
+    ``nan`` (all equal) or ``inf`` (different constants).
 
     Parameters
     ----------
@@ -174,21 +127,12 @@ def rhat(x) -> float:
     >>> bool(rhat(x) < 1.01)
     True
     """
-    arr = _split(_validate(x, min_chains=2))
-    return max(_rhat_plain(_z_scale(arr)), _rhat_plain(_z_scale(_fold(arr))))
+    arr = _validate(x, min_chains=2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # W = 0: constant chains
+        return float(_array_stats().rhat(arr, method="rank"))
 
 
-def _rhat_plain(arr: np.ndarray) -> float:
-    """Classical (Gelman-Rubin) R-hat of already-split chains."""
-    draws = arr.shape[1]
-    between = draws * np.var(arr.mean(axis=1), ddof=1)
-    within = np.mean(np.var(arr, axis=1, ddof=1))
-    if within == 0.0:
-        return float("nan") if between == 0.0 else float("inf")
-    return float(np.sqrt((between / within + draws - 1.0) / draws))
-
-
-def ess_bulk(x) -> float:
+def ess_bulk(x: npt.ArrayLike) -> float:
     r"""Bulk effective sample size: ESS of the rank-normalised split chains.
 
     .. math::
@@ -196,7 +140,7 @@ def ess_bulk(x) -> float:
         \hat\tau = -1 + 2\sum_{t=0}^{2k+1}\hat\rho_t
 
     with :math:`\hat\rho_t` the combined multi-chain autocorrelation and ``k`` chosen
-    by Geyer's initial monotone sequence.
+    by Geyer's initial monotone sequence: ``array_stats.ess(x, method="bulk")``.
 
     Parameters
     ----------
@@ -214,19 +158,21 @@ def ess_bulk(x) -> float:
     >>> bool(1500 < ess_bulk(x) < 2500)
     True
     """
-    return _ess_raw(_z_scale(_split(_validate(x))))
+    return float(_array_stats().ess(_validate(x), method="bulk"))
 
 
-def ess_tail(x, prob: tuple[float, float] = (0.05, 0.95)) -> float:
+def ess_tail(x: npt.ArrayLike, prob: tuple[float, float] = (0.05, 0.95)) -> float:
     r"""Tail effective sample size: min of quantile ESS at ``prob`` (default 5%, 95%).
 
     .. math::
         S_{\text{tail}} = \min_{q\in\{q_{lo}, q_{hi}\}}
         S_{\text{eff}}\bigl(\mathbb 1[x \le \hat Q(q)]\bigr)
 
-    Note: ``arviz_stats.ess(method="tail")`` without ``prob`` uses its ``ci_prob``
-    rcParam (0.89, i.e. quantiles 0.11 / 0.89); this function follows Vehtari et al.
-    (2021) and uses 0.05 / 0.95. Pass ``prob=(0.11, 0.89)`` to match ArviZ's default.
+    ``array_stats.ess(x, method="tail", prob=prob)``. Note:
+    ``arviz_stats.ess(method="tail")`` on a DataTree without ``prob`` uses its
+    ``ci_prob`` rcParam (0.89, i.e. quantiles 0.11 / 0.89); this function follows
+    Vehtari et al. (2021) and uses 0.05 / 0.95. Pass ``prob=(0.11, 0.89)`` to match
+    ArviZ's default.
 
     Parameters
     ----------
@@ -250,12 +196,13 @@ def ess_tail(x, prob: tuple[float, float] = (0.05, 0.95)) -> float:
     if not 0.0 < low < high < 1.0:
         raise ValueError(_ERR_PROB.format(prob=prob))
     arr = _validate(x)
-    quantiles = np.quantile(arr, [low, high])
-    return min(_ess_raw(_split((arr <= q).astype(np.float64))) for q in quantiles)
+    return float(_array_stats().ess(arr, method="tail", prob=(low, high)))
 
 
-def ess_mean(x) -> float:
+def ess_mean(x: npt.ArrayLike) -> float:
     r"""Effective sample size for the mean: ESS of the raw split chains.
+
+    ``array_stats.ess(x, method="mean")``.
 
     Parameters
     ----------
@@ -273,10 +220,10 @@ def ess_mean(x) -> float:
     >>> bool(1500 < ess_mean(x) < 2500)
     True
     """
-    return _ess_raw(_split(_validate(x)))
+    return float(_array_stats().ess(_validate(x), method="mean"))
 
 
-def mcse_mean(x) -> float:
+def mcse_mean(x: npt.ArrayLike) -> float:
     r"""Monte-Carlo standard error of the pooled mean.
 
     .. math::
@@ -284,7 +231,7 @@ def mcse_mean(x) -> float:
         = \frac{\operatorname{sd}(x)}{\sqrt{S_{\text{eff,mean}}}}
 
     with the pooled standard deviation (``ddof=1`` over all chains and draws) and
-    :func:`ess_mean`.
+    :func:`ess_mean`: ``array_stats.mcse(x, method="mean")``.
 
     Parameters
     ----------
@@ -302,11 +249,10 @@ def mcse_mean(x) -> float:
     >>> round(mcse_mean(x), 2)
     0.02
     """
-    arr = _validate(x)
-    return float(np.std(arr, ddof=1) / np.sqrt(ess_mean(arr)))
+    return float(_array_stats().mcse(_validate(x), method="mean"))
 
 
-def per_chain_mcse(x) -> np.ndarray:
+def per_chain_mcse(x: npt.ArrayLike) -> np.ndarray:
     r"""MCSE of each chain's own mean, from that chain's own autocorrelation.
 
     .. math::
@@ -315,9 +261,12 @@ def per_chain_mcse(x) -> np.ndarray:
 
     where :math:`\hat\tau_c` uses chain ``c``'s autocorrelation only (no splitting,
     no pooling) truncated by Geyer's initial monotone sequence, and
-    :math:`\operatorname{sd}` has ``ddof=1``. This is the error bar to attach to a
-    per-chain estimate (e.g. a per-chain LLC); it ignores between-chain disagreement,
-    which :func:`rhat` and :func:`mcse_mean` account for.
+    :math:`\operatorname{sd}` has ``ddof=1``. ArviZ has no one call for this (its
+    ``mcse(method="mean")`` splits the chain), so it is composed from
+    ``array_stats.ess(method="identity")`` with each chain as its own ``(1, draw)``
+    batch. This is the error bar to attach to a per-chain estimate (e.g. a per-chain
+    LLC); it ignores between-chain disagreement, which :func:`rhat` and
+    :func:`mcse_mean` account for.
 
     Parameters
     ----------
@@ -336,6 +285,5 @@ def per_chain_mcse(x) -> np.ndarray:
     (3,)
     """
     arr = _validate(x)
-    sds = np.std(arr, axis=1, ddof=1)
-    ess = np.array([_ess_raw(chain[None, :]) for chain in arr])
-    return sds / np.sqrt(ess)
+    ess = _array_stats().ess(arr[:, None, :], method="identity")  # (chain,)
+    return np.std(arr, axis=1, ddof=1) / np.sqrt(ess)

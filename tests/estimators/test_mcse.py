@@ -1,267 +1,242 @@
 """Tests for slt_sampler.estimators._mcse (R-hat, ESS, MCSE on (chain, draw) arrays).
 
-Three tiers: agreement with ArviZ 1.x's own array implementations
-(``arviz_stats.base.array_stats``), statistical checks against AR(1) chains with known
-autocorrelation, and input validation.
+The statistics themselves come from ``arviz_stats.base.array_stats``; these tests check
+what can go wrong around it. Three tiers:
+
+* ground truth: Gaussian AR(1) chains with coefficient φ have a known ESS
+  ``S (1 - φ) / (1 + φ)``, MCSE of the mean ``σ / sqrt(ESS)`` and tail-indicator
+  autocorrelation; R-hat is ~1 for chains of one law and clearly above 1.01 when one
+  chain is shifted;
+* the wrappers' contract: float / array returns, accepted input types, validation
+  errors that name the argument, constant chains;
+* per-chain MCSE: each chain's error bar uses that chain alone.
+
+Ground-truth tolerances are ``4 * sd / sqrt(seeds)`` of the per-seed ratios
+estimate / truth, plus an allowance for the estimator's own finite-sample bias,
+measured over 200 seeds at these sizes: ESS and MCSE within 1.1%, tail ESS (the
+minimum of two quantile ESS, so biased low) about -2.5%.
 """
+
+import warnings
 
 import numpy as np
 import pytest
-from arviz_stats.base import array_stats
-from scipy import signal, stats
+from scipy import signal, special, stats
 
 from slt_sampler.estimators import _mcse
 
-RTOL = 1e-6
+SEEDS = range(8)
+BIAS = 0.02  # allowance for ESS / MCSE finite-sample bias (measured <= 1.1%)
+TAIL_BIAS = 0.04  # tail ESS is a minimum of two noisy ESS (measured ~ -2.5%)
 
 
-def ar1(rng, num_chains, num_draws, rho, shift=0.0):
-    """Stationary Gaussian AR(1) chains, unit innovations, started at stationarity."""
+def ar1(rng, num_chains, num_draws, phi):
+    """Stationary Gaussian AR(1) chains with unit innovations: sd 1/sqrt(1 - φ²)."""
     noise = rng.normal(size=(num_chains, num_draws))
-    noise[:, 0] /= np.sqrt(1.0 - rho**2)
-    return signal.lfilter([1.0], [1.0, -rho], noise, axis=1) + shift
+    noise[:, 0] /= np.sqrt(1.0 - phi**2)
+    return signal.lfilter([1.0], [1.0, -phi], noise, axis=1)
 
 
-def true_ess(num_samples, rho):
-    return num_samples * (1.0 - rho) / (1.0 + rho)
+def ar1_ess(num_samples, phi):
+    """Asymptotic ESS of the mean of an AR(1) chain: S (1 - φ) / (1 + φ)."""
+    return num_samples * (1.0 - phi) / (1.0 + phi)
 
 
-# ------------------------------------------------------------------------- ArviZ parity
+def assert_near_truth(ratios, bias):
+    """Mean of per-seed estimate/truth ratios is 1 within 4 SE of the seeds + bias."""
+    ratios = np.asarray(ratios)
+    se = ratios.std(ddof=1) / np.sqrt(ratios.size)
+    assert abs(ratios.mean() - 1.0) <= 4.0 * se + bias, (ratios.mean(), se)
 
 
-SHAPES = [(1, 4), (2, 4), (2, 5), (3, 7), (4, 10), (4, 101), (2, 1000), (8, 333)]
-RHOS = [-0.6, 0.0, 0.5, 0.95]
+# ------------------------------------------------------------------------ ground truth
 
 
-def _cases():
-    rng = np.random.default_rng(20260101)
-    for shape in SHAPES:
-        for rho in RHOS:
-            yield pytest.param(ar1(rng, *shape, rho), id=f"{shape}-rho{rho}")
-    yield pytest.param(rng.integers(0, 3, size=(4, 100)).astype(float), id="ties")
-    yield pytest.param(np.exp(2.0 * rng.normal(size=(3, 200))), id="lognormal")
-    yield pytest.param(ar1(rng, 4, 200, 0.3) + np.arange(4)[:, None], id="shifted")
+@pytest.mark.parametrize("phi", [-0.3, 0.0, 0.5, 0.9])
+def test_ess_and_mcse_of_ar1_match_theory(phi):
+    num_chains, num_draws = 4, 4000
+    ess_true = ar1_ess(num_chains * num_draws, phi)
+    sigma = 1.0 / np.sqrt(1.0 - phi**2)
+    ratios = {"ess_mean": [], "ess_bulk": [], "mcse_mean": [], "per_chain_mcse": []}
+    for seed in SEEDS:
+        x = ar1(np.random.default_rng(seed), num_chains, num_draws, phi)
+        ratios["ess_mean"].append(_mcse.ess_mean(x) / ess_true)
+        ratios["ess_bulk"].append(_mcse.ess_bulk(x) / ess_true)  # z-scale ~ identity
+        ratios["mcse_mean"].append(_mcse.mcse_mean(x) / (sigma / np.sqrt(ess_true)))
+        per_chain_true = sigma / np.sqrt(ar1_ess(num_draws, phi))
+        ratios["per_chain_mcse"].extend(_mcse.per_chain_mcse(x) / per_chain_true)
+    for name, r in ratios.items():
+        print(f"phi={phi} {name}: {np.mean(r):.4f} ± {np.std(r, ddof=1):.4f}")
+        assert_near_truth(r, BIAS)
 
 
-@pytest.mark.parametrize("x", list(_cases()))
-def test_matches_arviz_stats(x):
-    np.testing.assert_allclose(
-        _mcse.ess_bulk(x), array_stats.ess(x, method="bulk"), rtol=RTOL
-    )
-    np.testing.assert_allclose(
-        _mcse.ess_mean(x), array_stats.ess(x, method="mean"), rtol=RTOL
-    )
-    np.testing.assert_allclose(
-        _mcse.ess_tail(x),
-        array_stats.ess(x, method="tail", prob=(0.05, 0.95)),
-        rtol=RTOL,
-    )
-    np.testing.assert_allclose(
-        _mcse.mcse_mean(x), array_stats.mcse(x, method="mean"), rtol=RTOL
-    )
-    per_chain_ref = [
-        np.std(chain, ddof=1) / np.sqrt(array_stats.ess(chain[None], method="identity"))
-        for chain in x
+@pytest.mark.parametrize("num_chains", [1, 2, 8])
+def test_iid_normal_ess_is_the_number_of_draws(num_chains):
+    num_draws = 2000
+    ratios = {"ess_mean": [], "ess_bulk": [], "ess_tail": []}
+    for seed in SEEDS:
+        x = np.random.default_rng(seed).normal(3.0, 2.0, size=(num_chains, num_draws))
+        for name, r in ratios.items():
+            r.append(getattr(_mcse, name)(x) / x.size)
+    for name, r in ratios.items():
+        assert_near_truth(r, TAIL_BIAS if name == "ess_tail" else BIAS)
+
+
+def indicator_ess(num_samples, phi, p):
+    """ESS of 1[x <= Q(p)] for Gaussian AR(1): lag-k correlation of the indicator is
+    (Φ₂(h, h; φᵏ) - p²) / (p(1 - p)), with Φ₂(h, h; r) = Φ(h) - 2 T(h, √((1-r)/(1+r)))
+    (Owen's T)."""
+    h = stats.norm.ppf(p)
+    r = phi ** np.arange(1, 400)
+    joint = p - 2.0 * special.owens_t(h, np.sqrt((1.0 - r) / (1.0 + r)))
+    return num_samples / (1.0 + 2.0 * np.sum((joint - p * p) / (p * (1.0 - p))))
+
+
+@pytest.mark.parametrize("prob", [(0.05, 0.95), (0.25, 0.75)])
+def test_ess_tail_of_ar1_matches_theory(prob):
+    """Also checks that ``prob`` is used: the two truths differ by ~30% at φ = 0.5."""
+    phi, num_chains, num_draws = 0.5, 4, 4000
+    truth = indicator_ess(num_chains * num_draws, phi, prob[0])
+    ratios = [
+        _mcse.ess_tail(ar1(np.random.default_rng(s), num_chains, num_draws, phi), prob)
+        / truth
+        for s in SEEDS
     ]
-    np.testing.assert_allclose(_mcse.per_chain_mcse(x), per_chain_ref, rtol=RTOL)
-    if x.shape[0] >= 2:
-        np.testing.assert_allclose(_mcse.rhat(x), array_stats.rhat(x), rtol=RTOL)
+    assert_near_truth(ratios, TAIL_BIAS)
 
 
-def test_ess_tail_arviz_default_prob_is_089():
-    """ArviZ 1.x's default tail ESS uses its ci_prob (0.89), not Vehtari's 0.05/0.95."""
-    import arviz_stats
-    import xarray as xr
-
-    x = ar1(np.random.default_rng(3), 4, 500, 0.5)
-    default = arviz_stats.ess(xr.DataArray(x, dims=("chain", "draw")), method="tail")
-    np.testing.assert_allclose(_mcse.ess_tail(x, prob=(0.11, 0.89)), default, rtol=RTOL)
-    assert abs(_mcse.ess_tail(x) / float(default) - 1.0) > 1e-3
+def test_ess_tail_default_is_vehtari_5_95():
+    x = ar1(np.random.default_rng(1), 4, 1000, 0.5)
+    assert _mcse.ess_tail(x) == _mcse.ess_tail(x, prob=(0.05, 0.95))
+    assert _mcse.ess_tail(x) != _mcse.ess_tail(x, prob=(0.11, 0.89))  # ArviZ's
 
 
-def test_dtype_and_array_type_agnostic():
-    import jax.numpy as jnp
-
-    x = ar1(np.random.default_rng(4), 3, 200, 0.5).astype(np.float32)
-    x64 = x.astype(np.float64)
-    for fn in (
-        _mcse.rhat,
-        _mcse.ess_bulk,
-        _mcse.ess_tail,
-        _mcse.ess_mean,
-        _mcse.mcse_mean,
-    ):
-        out = fn(jnp.asarray(x))
-        assert isinstance(out, float)
-        assert out == fn(x64)
-    assert _mcse.per_chain_mcse(jnp.asarray(x)).shape == (3,)
+def test_rhat_is_one_for_chains_of_one_law():
+    for seed in SEEDS:
+        x = ar1(np.random.default_rng(seed), 4, 2000, 0.5)
+        assert 0.995 < _mcse.rhat(x) < 1.01
 
 
-# --------------------------------------------------------------------------- statistics
+@pytest.mark.parametrize("shift_sd", [2.0, 4.0])
+def test_rhat_flags_one_chain_shifted_by_several_sd(shift_sd):
+    phi = 0.5
+    for seed in SEEDS:
+        x = ar1(np.random.default_rng(seed), 4, 2000, phi)
+        x[0] += shift_sd / np.sqrt(1.0 - phi**2)
+        assert _mcse.rhat(x) > 1.2  # measured >= 1.28 at 2 sd, ~1.52 at 4 sd
 
 
-@pytest.mark.parametrize("rho", [0.0, 0.5, -0.3])
-def test_ess_ar1_matches_theory(rho):
-    x = ar1(np.random.default_rng(11), 4, 5000, rho)
-    expected = true_ess(x.size, rho)
-    for fn in (_mcse.ess_mean, _mcse.ess_bulk):
-        assert fn(x) == pytest.approx(expected, rel=0.10), fn.__name__
-
-
-def test_per_chain_mcse_ar1_matches_theory():
-    rho, num_draws = 0.7, 20000
-    x = ar1(np.random.default_rng(12), 4, num_draws, rho)
-    sd = 1.0 / np.sqrt(1.0 - rho**2)
-    expected = sd / np.sqrt(true_ess(num_draws, rho))
-    np.testing.assert_allclose(_mcse.per_chain_mcse(x), expected, rtol=0.10)
-
-
-def _coverage(rng, num_reps, make_chains, true_mean, mcse_fn):
-    z = stats.norm.ppf(0.975)
-    hits = 0
-    for _ in range(num_reps):
-        x = make_chains(rng)
-        hits += abs(x.mean() - true_mean) <= z * mcse_fn(x)
-    return hits / num_reps
-
-
-def test_mcse_mean_coverage_iid():
-    coverage = _coverage(
-        np.random.default_rng(13),
-        400,
-        lambda rng: rng.normal(loc=2.0, scale=3.0, size=(4, 250)),
-        2.0,
-        _mcse.mcse_mean,
-    )
-    assert 0.90 <= coverage <= 0.99, coverage
-
-
-def test_mcse_mean_coverage_ar1():
-    coverage = _coverage(
-        np.random.default_rng(14),
-        1000,
-        lambda rng: ar1(rng, 4, 1000, 0.8),
-        0.0,
-        _mcse.mcse_mean,
-    )
-    assert 0.93 <= coverage <= 0.97, coverage
-
-
-def test_per_chain_mcse_coverage_ar1():
-    rng = np.random.default_rng(15)
-    z = stats.norm.ppf(0.975)
-    hits = []
-    for _ in range(500):
-        x = ar1(rng, 4, 1000, 0.8)
-        hits.append(np.abs(x.mean(axis=1)) <= z * _mcse.per_chain_mcse(x))
-    coverage = np.mean(hits)
-    assert 0.93 <= coverage <= 0.97, coverage
-
-
-@pytest.mark.parametrize("rho", [0.9, 0.95])
-def test_ess_ar1_strong_autocorrelation(rho):
-    x = ar1(np.random.default_rng(16), 4, 50000, rho)
-    assert _mcse.ess_mean(x) == pytest.approx(true_ess(x.size, rho), rel=0.10)
-    assert _mcse.ess_bulk(x) == pytest.approx(true_ess(x.size, rho), rel=0.10)
-
-
-@pytest.mark.slow
-def test_mcse_coverage_strong_autocorrelation_many_replications():
-    """4000 replications of 4 AR(1) chains, rho = 0.9, 2000 draws (ESS/chain ~ 105).
-
-    Pooled MCSE: 95% intervals should cover 95% +- 3 binomial sd (0.0034). Per-chain
-    MCSE from ~105 effective draws under-covers slightly (measured 0.941 with this
-    seed: the estimated MCSE is itself noisy and a normal quantile is used), so its
-    band is [0.935, 0.965].
-    """
-    rng = np.random.default_rng(30)
-    z = stats.norm.ppf(0.975)
-    pooled, per_chain = [], []
-    for _ in range(4000):
-        x = ar1(rng, 4, 2000, 0.9)
-        pooled.append(abs(x.mean()) <= z * _mcse.mcse_mean(x))
-        per_chain.append(np.abs(x.mean(axis=1)) <= z * _mcse.per_chain_mcse(x))
-    assert 0.94 <= np.mean(pooled) <= 0.96, np.mean(pooled)
-    assert 0.935 <= np.mean(per_chain) <= 0.965, np.mean(per_chain)
-
-
-def test_rhat_converged_is_near_one():
-    x = ar1(np.random.default_rng(17), 4, 2000, 0.5)
-    assert 1.0 <= _mcse.rhat(x) < 1.01
-
-
-def test_rhat_detects_shifted_chain():
-    x = ar1(np.random.default_rng(18), 4, 1000, 0.5)
-    x[0] += 3.0
-    assert _mcse.rhat(x) > 1.3
-
-
-def test_rhat_tail_detects_scale_mismatch():
+def test_rhat_tail_flags_a_wider_chain():
     """Same location, one chain 3x wider: only the folded (tail) R-hat sees it."""
-    x = np.random.default_rng(19).normal(size=(4, 1000))
-    x[0] *= 3.0
-    assert _mcse.rhat(x) > 1.05
+    for seed in SEEDS:
+        x = np.random.default_rng(seed).normal(size=(4, 1000))
+        x[0] *= 3.0
+        assert _mcse.rhat(x) > 1.05  # measured >= 1.11
 
 
-def test_rhat_detects_within_chain_drift():
-    """Split R-hat flags a trend that is identical in every chain."""
-    x = np.random.default_rng(20).normal(size=(4, 1000)) + np.linspace(0, 3, 1000)
-    assert _mcse.rhat(x) > 1.1
+def test_split_rhat_flags_a_drift_shared_by_every_chain():
+    for seed in SEEDS:
+        x = np.random.default_rng(seed).normal(size=(4, 1000))
+        assert _mcse.rhat(x + np.linspace(0.0, 3.0, 1000)) > 1.1  # measured >= 1.22
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- contract
 
-ALL_FNS = [
+SCALAR_FNS = [
     _mcse.rhat,
     _mcse.ess_bulk,
     _mcse.ess_tail,
     _mcse.ess_mean,
     _mcse.mcse_mean,
-    _mcse.per_chain_mcse,
 ]
+ALL_FNS = [*SCALAR_FNS, _mcse.per_chain_mcse]
 
 
-@pytest.mark.parametrize("fn", ALL_FNS)
+@pytest.mark.parametrize("fn", SCALAR_FNS, ids=lambda f: f.__name__)
+def test_scalar_diagnostics_return_python_floats_for_any_array_type(fn):
+    import jax.numpy as jnp
+
+    x = ar1(np.random.default_rng(4), 3, 200, 0.5).astype(np.float32)
+    reference = fn(x.astype(np.float64))
+    assert type(reference) is float and np.isfinite(reference)
+    for variant in (x, jnp.asarray(x), x.tolist()):
+        out = fn(variant)
+        assert type(out) is float and out == reference  # computed in float64
+
+
+def test_per_chain_mcse_returns_a_float64_array_per_chain():
+    import jax.numpy as jnp
+
+    x = ar1(np.random.default_rng(5), 3, 200, 0.5)
+    out = _mcse.per_chain_mcse(jnp.asarray(x, dtype=jnp.float32))
+    assert isinstance(out, np.ndarray) and out.shape == (3,) and out.dtype == np.float64
+    assert np.all(out > 0)
+
+
+@pytest.mark.parametrize("fn", ALL_FNS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("shape", [(100,), (2, 50, 3), ()])
-def test_rejects_non_2d(fn, shape):
-    with pytest.raises(
-        ValueError, match=r"`x` must be a 2-D array shaped \(chain, draw\)"
-    ):
+def test_rejects_non_2d_naming_x_and_the_fix(fn, shape):
+    msg = r"`x` must be a 2-D array shaped \(chain, draw\); got shape .*x\[None, :\]"
+    with pytest.raises(ValueError, match=msg):
         fn(np.zeros(shape))
 
 
-@pytest.mark.parametrize("fn", ALL_FNS)
+@pytest.mark.parametrize("fn", ALL_FNS, ids=lambda f: f.__name__)
 def test_rejects_too_few_draws(fn):
-    with pytest.raises(ValueError, match=r"at least 4 draws.*more draws"):
+    msg = r"`x` needs at least 4 draws per chain; got shape \(4, 3\).*more draws"
+    with pytest.raises(ValueError, match=msg):
         fn(np.random.default_rng(0).normal(size=(4, 3)))
 
 
-@pytest.mark.parametrize("fn", ALL_FNS)
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_rejects_non_finite(fn, bad):
+@pytest.mark.parametrize("fn", ALL_FNS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rejects_non_finite_with_its_index(fn, bad):
     x = np.random.default_rng(0).normal(size=(2, 10))
     x[1, 7] = bad
-    with pytest.raises(ValueError, match=r"non-finite.*index \(1, 7\)"):
+    with pytest.raises(ValueError, match=r"`x` contains 1 non-finite.*index \(1, 7\)"):
         fn(x)
 
 
-def test_rhat_needs_two_chains():
+def test_rhat_needs_two_chains_but_ess_and_mcse_do_not():
     x = np.random.default_rng(0).normal(size=(1, 100))
-    with pytest.raises(ValueError, match=r"at least 2 chains.*num_chains >= 2"):
+    with pytest.raises(
+        ValueError, match=r"`x` needs at least 2 chains.*num_chains >= 2"
+    ):
         _mcse.rhat(x)
-    # the single-chain ESS / MCSE are fine
-    assert _mcse.ess_mean(x) > 0
-    assert _mcse.mcse_mean(x) > 0
+    for fn in ALL_FNS[1:]:
+        assert np.all(fn(x) > 0), fn.__name__
 
 
-@pytest.mark.parametrize("prob", [(0.95, 0.05), (0.0, 0.9), (0.1, 1.0)])
+@pytest.mark.parametrize("prob", [(0.95, 0.05), (0.0, 0.9), (0.1, 1.0), (0.5, 0.5)])
 def test_ess_tail_rejects_bad_prob(prob):
-    with pytest.raises(ValueError, match="`prob` must be two probabilities"):
+    with pytest.raises(ValueError, match=r"`prob` must be two probabilities.*got"):
         _mcse.ess_tail(np.random.default_rng(0).normal(size=(2, 50)), prob=prob)
 
 
-def test_constant_chains():
-    x = np.ones((3, 20))
-    assert _mcse.ess_mean(x) == x.size
-    assert _mcse.mcse_mean(x) == 0.0
-    np.testing.assert_array_equal(_mcse.per_chain_mcse(x), np.zeros(3))
+def test_constant_chains_give_full_ess_zero_mcse_and_no_warnings():
+    x = np.full((3, 20), 2.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _mcse.ess_mean(x) == _mcse.ess_bulk(x) == _mcse.ess_tail(x) == x.size
+        assert _mcse.mcse_mean(x) == 0.0
+        np.testing.assert_array_equal(_mcse.per_chain_mcse(x), np.zeros(3))
+        assert np.isnan(_mcse.rhat(x))  # W = B = 0
+        assert _mcse.rhat(x + np.arange(3.0)[:, None]) == np.inf  # W = 0 < B
+
+
+# -------------------------------------------------------------------- per-chain MCSE
+
+
+def test_per_chain_mcse_uses_each_chain_alone():
+    x = ar1(np.random.default_rng(6), 4, 4000, 0.5)
+    per_chain = _mcse.per_chain_mcse(x)
+    alone = [_mcse.per_chain_mcse(x[[c]])[0] for c in range(4)]
+    np.testing.assert_allclose(per_chain, alone, rtol=1e-12)
+    # the other chains cannot move chain 0's error bar
+    y = x.copy()
+    y[1:] = 10.0 * y[1:] + 100.0
+    np.testing.assert_allclose(_mcse.per_chain_mcse(y)[0], per_chain[0], rtol=1e-12)
+    # and it is the pooled MCSE of that chain alone, up to splitting (measured
+    # within 4.5% over 200 chains; pooling 4 chains' ESS would halve it)
+    single = [_mcse.mcse_mean(x[[c]]) for c in range(4)]
+    np.testing.assert_allclose(per_chain, single, rtol=0.1)
