@@ -178,13 +178,14 @@ def infer_states(
     ValueError, TypeError
         If an observation index is outside ``[0, num_obs[m])`` (JAX indexing would
         clamp it silently), ``prior`` or ``A`` are not distributions of matching
-        shapes, ``num_iter < 1``, ``method`` is unknown or ``step_size`` is not a
-        finite positive number.
+        shapes, ``num_iter < 1``, ``method`` is unknown or (``"gd"``) ``step_size``
+        is not a finite positive number.
     """
     fn = "infer_states"
     check_choice(fn, "method", method, METHODS)
     check_int(fn, "num_iter", num_iter, fix="Use e.g. num_iter=8.")
-    check_real(fn, "step_size", step_size, low=0.0, low_open=True, fix="E.g. 0.5.")
+    if method == "gd":  # "fpi" ignores it
+        check_real(fn, "step_size", step_size, low=0.0, low_open=True, fix="E.g. 0.5.")
     num_obs, num_states = check_likelihood(fn, A)
     check_observation(fn, observation, num_obs)
     check_beliefs(fn, "prior", prior, num_states)

@@ -684,7 +684,8 @@ AGENT_CASES = {
     ),
     "infer_states": Case(
         ag.infer_states,
-        _agent_good("observation", "prior", "A"),
+        # method "gd": "fpi" (the default) ignores step_size
+        lambda: {**_agent_good("observation", "prior", "A")(), "method": "gd"},
         dict(
             observation=_obs(),
             prior=dists(_tmaze()[1].D),
@@ -1308,3 +1309,12 @@ def test_every_public_name_is_covered_or_exempt():
     assert not missing, f"public names without a bad-input test or exemption: {missing}"
     assert not stale, f"exempt names that are also covered: {stale}"
     assert all(reason.strip() for reason in EXEMPT.values())
+
+
+def test_fixed_point_inference_ignores_its_unused_step_size():
+    """"fpi" has no step: step_size=0 (as the T-maze study passes) is not an error."""
+    model = _tmaze()[1]
+    obs = (jnp.asarray(1), jnp.asarray(0), jnp.asarray(1))
+    prior = (jnp.eye(4)[1], model.D[1])
+    res = ag.infer_states(obs, prior, model.A, num_iter=8, method="fpi", step_size=0.0)
+    assert np.all(np.isfinite(np.asarray(res.free_energy_trace)))
