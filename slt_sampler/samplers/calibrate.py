@@ -152,9 +152,14 @@ def configurational_temperature(
     *,
     like: PyTree | None = None,
     num_probes: int = 8,
+    metric: PyTree | None = None,
 ) -> tuple[float, float]:
     """``T_conf = mean ‖∇U‖² / mean ΔU`` over ``positions`` (any leading axes), and its
-    delta-method standard error. 1 at the exact target."""
+    delta-method standard error. 1 at the exact target.
+
+    With a constant diagonal ``metric`` G (a pytree like the parameters, e.g. a
+    frozen pSGLD preconditioner) it is ``mean ∇U·G∇U / mean tr(G∇²U)``, also 1 at the
+    target by the same integration by parts."""
     check_sampler_and_posterior(SGLD(1.0), posterior)
     _validate.check_int("num_probes", num_probes)
     like = posterior.center if like is None else like
@@ -171,6 +176,7 @@ def configurational_temperature(
         jax.tree.map(lambda x: x.reshape((-1,) + x.shape[lead:]), positions)
     )
     u = _potential(posterior, unravel)
+    diag = None if metric is None else ravel_pytree(metric)[0]
 
     @jax.jit
     def stats(flats, key):
@@ -178,6 +184,9 @@ def configurational_temperature(
             g = jax.grad(u)(f)
             z = jax.random.rademacher(k, (num_probes,) + f.shape).astype(f.dtype)
             hz = jax.vmap(lambda v: jax.jvp(jax.grad(u), (f,), (v,))[1])(z)
+            if diag is not None:
+                gd, zd = g * diag.astype(f.dtype), z * diag.astype(f.dtype)[None]
+                return jnp.sum(gd * g), jnp.mean(jnp.sum(zd * hz, axis=1))
             return jnp.sum(g * g), jnp.mean(jnp.sum(z * hz, axis=1))
 
         keys = jax.random.split(key, flats.shape[0])

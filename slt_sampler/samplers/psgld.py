@@ -46,11 +46,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.util import generate_gaussian_noise
-from jax.flatten_util import ravel_pytree
 
 from .. import _validate
-from ..posterior.base import TemperedPosterior, logdensity, logdensity_and_loss
+from ..posterior.base import TemperedPosterior, logdensity_and_loss
 from ..types import Array, PRNGKey, PyTree
+from .calibrate import configurational_temperature
 from .run import check_sampler_and_posterior
 from .sgld import SGInfo, _all_finite, _batch, _paired_diff
 
@@ -233,36 +233,6 @@ def preconditioned_configurational_temperature(
     _validate.check_positive(
         "G", np.concatenate([np.ravel(x) for x in jax.tree.leaves(G)])
     )
-    flat_like, unravel = ravel_pytree(like)
-    lead = np.ndim(jax.tree.leaves(positions)[0]) - np.ndim(jax.tree.leaves(like)[0])
-    _validate.check_same_tree("positions", positions, "like", like, max(lead, 0))
-    _validate.check_finite_tree("positions", positions)
-    flats = jax.vmap(lambda w: ravel_pytree(w)[0])(
-        jax.tree.map(lambda x: x.reshape((-1,) + x.shape[lead:]), positions)
+    return configurational_temperature(
+        rng_key, posterior, positions, like=like, num_probes=num_probes, metric=G
     )
-    g_flat = ravel_pytree(G)[0].astype(flat_like.dtype)
-    grad_u = jax.grad(lambda f: -logdensity(posterior, unravel(f)))
-
-    @jax.jit
-    def stats(flats, key):
-        def one(f, k):
-            g = grad_u(f)
-            z = jax.random.rademacher(k, (num_probes,) + f.shape).astype(f.dtype)
-            hz = jax.vmap(lambda v: jax.jvp(grad_u, (f,), (v,))[1])(z)
-            return jnp.sum(g_flat * g * g), jnp.mean(
-                jnp.sum(z * g_flat[None] * hz, axis=1)
-            )
-
-        keys = jax.random.split(key, flats.shape[0])
-        return jax.lax.map(lambda a: one(*a), (flats, keys))
-
-    num, den = (np.asarray(a, np.float64) for a in stats(flats, rng_key))
-    return _ratio_and_se(num, den)
-
-
-def _ratio_and_se(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
-    """``mean(num)/mean(den)`` and its delta-method standard error."""
-    ratio = num.mean() / den.mean()
-    cov = np.cov(np.stack([num, den])) / len(num)
-    grad = np.array([1 / den.mean(), -num.mean() / den.mean() ** 2])
-    return float(ratio), float(np.sqrt(max(grad @ cov @ grad, 0.0)))
