@@ -1,6 +1,6 @@
 """Benchmark: compiled active-inference rollout speed and absence of re-tracing.
 
-Target (issue 4, THERMO_REFERENCE.md 2.2.5): 512 agents x 6 steps x 125 policies in
+Target (issue 4): 512 agents x 6 steps x 125 policies in
 <= 100 ms on the 2-core CPU after warm-up (pymdp with an outer jit: 95 ms), and a
 second call does not re-trace / re-compile.
 

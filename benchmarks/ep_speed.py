@@ -1,6 +1,6 @@
 """Equilibrium-propagation speed: compile time vs settling cap, and a 30-epoch run.
 
-Targets (THERMO_REFERENCE.md, EP 1.4 item 3): jit compile time of one training step
+Targets (issue 3): jit compile time of one training step
 <= 2 s and independent of the step cap T in {20, 100, 400}; a full 30-epoch digits
 run <= 10 s on the 2-core CPU box. Prints measured numbers and ratios and writes
 benchmarks/results/ep_speed.json. Timings depend on machine load, which is recorded.

@@ -31,7 +31,7 @@ from slt_sampler import SGLD, full_loss, llc, sample
 from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.zoo.models import deep_linear
 
-PEER_STEPS_PER_SECOND = 1000.0  # devinterp 2.0.1 on this DLN, SLT_REFERENCE §6
+PEER_STEPS_PER_SECOND = 1000.0  # devinterp 2.0.1 on this DLN (issue 2)
 
 
 def python_loop_baseline(sgld, posterior, w_star, chains: int, steps: int) -> float:

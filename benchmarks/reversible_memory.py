@@ -1,7 +1,7 @@
 """Benchmark: training memory, compile time and step time against depth.
 
 Plain backprop vs per-block checkpointing vs reversible backprop
-(``slt_sampler.thermo.reversible``), reference setup of THERMO_REFERENCE §3.3:
+(``slt_sampler.thermo.reversible``), reference setup of issue 5:
 additive coupling, F and G = MLP 64 -> 512 -> 64 (tanh) on a 128-wide state, batch 256.
 Memory is XLA's compiled ``memory_analysis().temp_size_in_bytes`` (parameters and
 gradients excluded), so the ratios hold on any backend. Compile time is ``lower`` +

@@ -51,7 +51,6 @@ from .. import _validate
 from ..posterior.base import TemperedPosterior, logdensity_and_loss
 from ..types import Array, PRNGKey, PyTree
 from .calibrate import configurational_temperature
-from .run import check_sampler_and_posterior
 from .sgld import SGInfo, _all_finite, _batch, _paired_diff
 
 PSGLDInfo = SGInfo
@@ -221,15 +220,9 @@ def preconditioned_configurational_temperature(
     z. Returns ``(T_G, se)`` over ``positions`` (any leading axes; ``like`` is one
     position, default the posterior's centre), se by the delta method.
     """
-    check_sampler_and_posterior(PSGLD(1.0), posterior)
-    _validate.check_int("num_probes", num_probes)
-    like = posterior.center if like is None else like
-    if like is None:
-        raise ValueError(
-            "preconditioned_configurational_temperature needs the parameter shapes: "
-            "pass like=w (one position without leading axes)."
-        )
-    _validate.check_same_tree("G", G, "like", like)
+    ref = posterior.center if like is None else like
+    if ref is not None:
+        _validate.check_same_tree("G", G, "like", ref)
     _validate.check_positive(
         "G", np.concatenate([np.ravel(x) for x in jax.tree.leaves(G)])
     )

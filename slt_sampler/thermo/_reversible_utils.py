@@ -108,8 +108,8 @@ def init_coupling_mlp(
     total, so the output/input norm ratio stays near 1.2 at any depth and the
     float32 reconstruction drift is about 4e-7 at depth 64 and 1e-6 at depth 1024
     (measured; ``scale=1.0``, plain LeCun init, grows the ratio with depth and
-    reaches a drift of 1.1e-4 at depth 64 and garbage at 1024, THERMO_REFERENCE
-    §3.3). Pass ``scale=1.0`` for plain LeCun init.
+    reaches a drift of 1.1e-4 at depth 64 and garbage at 1024, as reported for
+    RevNets by Gomez et al. 2017 and MacKay et al. 2018). Pass ``scale=1.0`` for plain LeCun init.
 
     Raises ``TypeError``/``ValueError`` for a bad key, ``depth``/``hidden`` not
     ints >= 1, ``dim`` not an even int >= 2, a non-bool ``affine``, a negative or
