@@ -281,7 +281,8 @@ def estimate_llc(
         Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
         quarter of the steps, half of them burn-in, continuing from where the main
         run's chains ended) to report how much the estimate moves with γ; ``()`` to
-        skip. (Starting these runs at w* instead made them read low whenever the main
+        skip. ``gamma_sensitivity`` holds the raw (uncorrected) λ̂ at every γ, the
+        main one included, and ``gamma_sensitivity_mcse`` their MCSEs. (Starting these runs at w* instead made them read low whenever the main
         run's chains had drifted: on the DLN, 33.2 and 31.9 at γ/2 and 2γ against
         37.9 at γ.)
     progress
@@ -455,10 +456,11 @@ def estimate_llc(
 def _gamma_sensitivity(
     key, smp, posterior, res, result, factors, num_steps, init_loss, progress
 ):
-    """λ̂ and its MCSE at γ·factor for each factor: a quarter of the main run's steps,
-    half of them burn-in, continuing from where the main run's chains ended (so the
-    runs differ in γ, not in how far the chains drifted)."""
-    sens = {float(posterior.gamma): result.llc}
+    """Raw λ̂ (no bias correction, comparable across γ) and its MCSE at γ·factor for
+    each factor: a quarter of the main run's steps, half of them burn-in, continuing
+    from where the main run's chains ended (so the runs differ in γ, not in how far
+    the chains drifted)."""
+    sens = {float(posterior.gamma): result.llc_raw}  # uncorrected: like for like
     sens_mcse = {float(posterior.gamma): result.llc_mcse}
     g_steps = max(num_steps // 4, 8)
     for j, factor in enumerate(factors):

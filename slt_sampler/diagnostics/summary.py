@@ -53,7 +53,7 @@ def llc_summary(est) -> str:
             f"γ={g:g}: {v:.4g}" + (f" ± {mcse[g]:.2g}" if g in mcse else "")
             for g, v in est.gamma_sensitivity.items()
         ]
-        lines.append("  γ check  " + ", ".join(parts))
+        lines.append("  γ check  raw λ̂ " + ", ".join(parts))
     if est.center_check is not None:
         c = est.center_check
         verdict = "a minimum" if c.is_minimum else "NOT a minimum"
