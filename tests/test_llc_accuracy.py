@@ -101,6 +101,10 @@ def _exact_mala(model, gamma):
 
 
 @long
+# Fails since λ̂ is corrected for step-size bias (37.68 ± 0.92, −10.3%; raw 38.56):
+# the exact MALA value at this aligned w*, a rank-r critical point, is 38.06 ± 0.18
+# (−9.4%), so the estimand itself sits at the band's edge and the earlier pass was
+# the step-size bias lifting it. To be replaced by a DLN at a true minimum (issue 9).
 def test_dln_42_at_default_localisation(dln):
     assert dln.true == (42.0, 3)
     assert float(dln.posterior.gamma) == 1.0  # the zoo's default localisation
