@@ -72,3 +72,22 @@ def regression_posterior(seed=0, n=500, d=3, beta=None, gamma=0.0, prior=True):
         center=center,
     )
     return post, x, y
+
+
+def gaussian_law(seed: int = 3, n: int = 500, d: int = 3):
+    """The regression posterior at β = 1/log n with its exact Gaussian law:
+    ``(post, x, y, precision, mean)`` in float64 (σ = 1, N(0, I) prior)."""
+    post, x, y = regression_posterior(seed=seed, n=n, d=d)
+    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    beta = float(post.beta)
+    prec = np.eye(d) + beta * x64.T @ x64
+    mu = np.linalg.solve(prec, beta * x64.T @ y64)
+    return post, x64, y64, prec, mu
+
+
+def mean_nll(x, y, mu, cov):
+    """E[n L_n] under N(mu, cov) (σ = 1)."""
+    resid = y - x @ mu
+    return 0.5 * len(y) * math.log(2 * math.pi) + 0.5 * (
+        resid @ resid + np.trace(x @ cov @ x.T)
+    )

@@ -1,8 +1,6 @@
 """Preconditioned SGLD: the kernel contract, its exact stationary law on a Gaussian
 with a frozen preconditioner, and the preconditioned configurational temperature."""
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,19 +15,14 @@ from slt_sampler.samplers.psgld import (
     PSGLDState,
     preconditioned_configurational_temperature,
 )
-from tests.helpers import regression_posterior
+from tests.helpers import gaussian_law, mean_nll, regression_posterior
 
 D, N, Z_MAX = 3, 500, 4.0
 
 
 @pytest.fixture(scope="module")
 def gaussian():
-    post, x, y = regression_posterior(seed=3, n=N, d=D)
-    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    beta = float(post.beta)
-    prec = np.eye(D) + beta * x64.T @ x64  # σ = 1, N(0, I) prior
-    mu = np.linalg.solve(prec, beta * x64.T @ y64)
-    return post, x64, y64, prec, mu
+    return gaussian_law(seed=3, n=N, d=D)
 
 
 # ---------------------------------------------------------------- contract
@@ -140,14 +133,6 @@ EPS = 0.02
 V_FROZEN = np.array([1 / 0.05, 1 / 0.2, 1 / 0.3]) ** 2  # G ≈ (0.05, 0.2, 0.3)
 
 
-def _mean_nll(x, y, mu, cov):
-    """E[n L_n] under N(mu, cov) (σ = 1)."""
-    resid = y - x @ mu
-    return 0.5 * len(y) * math.log(2 * math.pi) + 0.5 * (
-        resid @ resid + np.trace(x @ cov @ x.T)
-    )
-
-
 def _psgld_cov(prec, eps, g):
     """w' = w - εGA(w - μ) + sqrt(2εG) ξ  =>  Σ = MΣMᵀ + 2εG, M = I - εGA."""
     m = np.eye(len(prec)) - eps * np.diag(g) @ prec
@@ -180,7 +165,7 @@ def test_frozen_psgld_matches_its_exact_stationary_law(gaussian):
         assert abs(z) < Z_MAX, (j, z)
     nll = N * np.asarray(res.losses, np.float64)[:, burn:]
     se = mcse_mean(nll)
-    expected = _mean_nll(x, y, mu, cov)
+    expected = mean_nll(x, y, mu, cov)
     assert abs(nll.mean() - expected) < Z_MAX * se, (nll.mean(), expected, se)
     np.testing.assert_allclose(pos.reshape(-1, D).var(0), np.diag(cov), rtol=0.1)
     # the test can tell the discretised law from the target (and from a sampler whose
@@ -191,7 +176,7 @@ def test_frozen_psgld_matches_its_exact_stationary_law(gaussian):
             np.eye(D) - EPS * np.diag(g) @ prec, 2 * EPS * np.eye(D)
         ),
     ):
-        bias = expected - _mean_nll(x, y, mu, wrong)
+        bias = expected - mean_nll(x, y, mu, wrong)
         assert abs(bias) > Z_MAX * se, (bias, se)
 
 

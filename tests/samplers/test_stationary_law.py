@@ -12,8 +12,6 @@ The checks are z-scores of the mean of each coordinate and of E[n L_n] (from the
 losses the driver records, which the LLC consumes), with MCSE from the ESS.
 """
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,27 +20,14 @@ from scipy.linalg import solve_discrete_lyapunov
 
 from slt_sampler import HMC, MALA, NUTS, SGHMC, SGLD, sample
 from slt_sampler.estimators._mcse import mcse_mean
-from tests.helpers import regression_posterior
+from tests.helpers import gaussian_law, mean_nll
 
 D, N, Z_MAX = 3, 500, 4.0
 
 
 @pytest.fixture(scope="module")
 def gaussian():
-    post, x, y = regression_posterior(seed=3, n=N, d=D)
-    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    beta = float(post.beta)
-    prec = np.eye(D) + beta * x64.T @ x64  # σ = 1, N(0, I) prior
-    mu = np.linalg.solve(prec, beta * x64.T @ y64)
-    return post, x64, y64, prec, mu
-
-
-def _mean_nll(x, y, mu, cov):
-    """E[n L_n] under N(mu, cov) (σ = 1)."""
-    resid = y - x @ mu
-    return 0.5 * len(y) * math.log(2 * math.pi) + 0.5 * (
-        resid @ resid + np.trace(x @ cov @ x.T)
-    )
+    return gaussian_law(seed=3, n=N, d=D)
 
 
 def _sgld_cov(prec, eps):
@@ -107,7 +92,7 @@ def test_sampler_matches_its_exact_stationary_law(gaussian, name):
         assert abs(z) < Z_MAX, (name, j, z)
     nll = N * np.asarray(res.losses, np.float64)[:, burn:]
     se = mcse_mean(nll)
-    expected = _mean_nll(x, y, mu, cov)
+    expected = mean_nll(x, y, mu, cov)
     z = (nll.mean() - expected) / se
     assert abs(z) < Z_MAX, (name, nll.mean(), expected, se)
     # variance of the draws, coordinate by coordinate, within 10% (ESS >= 400)
@@ -115,5 +100,5 @@ def test_sampler_matches_its_exact_stationary_law(gaussian, name):
         pos.reshape(-1, D).var(0), np.diag(cov), rtol=0.1, err_msg=name
     )
     if law is not None:  # the test tells the discretised law from the target
-        bias = expected - _mean_nll(x, y, mu, target_cov)
+        bias = expected - mean_nll(x, y, mu, target_cov)
         assert abs(bias) > Z_MAX * se, (name, bias, se)
