@@ -209,13 +209,19 @@ def _check_center(posterior: TemperedPosterior, old_center) -> None:
     check_point(posterior, center, "center")
 
 
+def check_posterior(posterior) -> None:
+    """Raise ``TypeError`` unless ``posterior`` is a :class:`TemperedPosterior`."""
+    if not isinstance(posterior, TemperedPosterior):
+        raise TypeError(
+            f"posterior must be a TemperedPosterior (from tempered_posterior or "
+            f"from_numpyro), got {type(posterior).__name__}."
+        )
+
+
 def _check_eager(posterior, params) -> None:
     """Argument checks of the public density functions when called eagerly (inside
     ``jit`` the parameters are tracers and nothing is checked)."""
-    if not isinstance(posterior, TemperedPosterior):
-        raise TypeError(
-            f"posterior must be a TemperedPosterior, got {type(posterior).__name__}."
-        )
+    check_posterior(posterior)
     leaves = jax.tree.leaves(params)
     if not leaves or any(isinstance(x, jax.core.Tracer) for x in leaves):
         return

@@ -33,9 +33,9 @@ from jax.flatten_util import ravel_pytree
 
 from .. import _validate
 from ..posterior._checks import check_point
-from ..posterior.base import TemperedPosterior, logdensity
+from ..posterior.base import TemperedPosterior, check_posterior, logdensity
 from ..types import PRNGKey, PyTree
-from .run import check_sampler_and_posterior, sample
+from .run import sample
 from .sgld import SGLD
 
 _KEPT = 100  # positions per chain on which T_conf is measured (second half of a trial)
@@ -160,7 +160,7 @@ def configurational_temperature(
     With a constant diagonal ``metric`` G (a pytree like the parameters, e.g. a
     frozen pSGLD preconditioner) it is ``mean ∇U·G∇U / mean tr(G∇²U)``, also 1 at the
     target by the same integration by parts."""
-    check_sampler_and_posterior(SGLD(1.0), posterior)
+    check_posterior(posterior)
     _validate.check_int("num_probes", num_probes)
     like = posterior.center if like is None else like
     if like is None:
@@ -237,7 +237,9 @@ def calibrate_sgld(
         First step size to try (default ``2·tolerance / h_max``).
     """
     check_config(CalibrationConfig(num_steps, tolerance, max_trials, init_step_size))
-    check_sampler_and_posterior(SGLD(1.0, batch_size), posterior)
+    check_posterior(posterior)
+    if batch_size is not None:
+        _validate.check_int("batch_size", batch_size)
     _validate.check_int("num_chains", num_chains)
     check_point(posterior, position, "position")
     k_curv, k_run = jax.random.split(rng_key)

@@ -30,7 +30,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .. import _validate
-from ..posterior.base import TemperedPosterior, full_loss
+from ..posterior.base import TemperedPosterior, check_posterior, full_loss
 from ..types import PRNGKey
 from .calibrate import Calibration, max_curvature
 
@@ -259,11 +259,7 @@ class ProblemReport:
 
 
 def check_llc_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse):
-    if not isinstance(posterior, TemperedPosterior):
-        raise TypeError(
-            f"posterior must be a TemperedPosterior (tempered_posterior or "
-            f"from_numpyro), got {type(posterior).__name__}."
-        )
+    check_posterior(posterior)
     if posterior.center is None:
         raise ValueError(
             "estimate_llc needs a localisation centre: build the posterior with "

@@ -23,7 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import _validate
 from ..posterior._checks import check_point
-from ..posterior.base import TemperedPosterior, full_loss
+from ..posterior.base import TemperedPosterior, check_posterior, full_loss
 from ..types import PRNGKey, PyTree
 
 
@@ -293,11 +293,7 @@ def check_sampler_and_posterior(sampler, posterior) -> None:
             f"sampler must be a sampler object with init and step (e.g. SGLD(1e-5, "
             f"100), MALA(1e-3), NUTS(...)), got {type(sampler).__name__}."
         )
-    if not isinstance(posterior, TemperedPosterior):
-        raise TypeError(
-            f"posterior must be a TemperedPosterior (from tempered_posterior or "
-            f"from_numpyro), got {type(posterior).__name__}."
-        )
+    check_posterior(posterior)
 
 
 def _progress(total: int, sampler, show: bool):
