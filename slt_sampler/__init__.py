@@ -30,10 +30,10 @@ from .samplers.run import SampleResult as SampleResult
 from .samplers.run import sample as sample
 from .samplers.sgld import SGHMC as SGHMC
 from .samplers.sgld import SGLD as SGLD
-from .workflow import ChainDivergenceError as ChainDivergenceError
-from .workflow import LLCCheckError as LLCCheckError
-from .workflow import LLCEstimate as LLCEstimate
-from .workflow import estimate_llc as estimate_llc
+from .workflows import ChainDivergenceError as ChainDivergenceError
+from .workflows import LLCCheckError as LLCCheckError
+from .workflows import LLCEstimate as LLCEstimate
+from .workflows import estimate_llc as estimate_llc
 
 __all__ = [
     "HMC",

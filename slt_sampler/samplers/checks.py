@@ -1,7 +1,7 @@
 """Checks that stand between a run and a silently wrong number.
 
 Each check returns ``Problem``s (a cause and a message that says what to do); the
-workflow warns with them, records them in its result, and raises them when asked to be
+workflows warn with them, record them in their results, and raise them when asked to be
 strict. The causes are the ones a user can act on:
 
 * ``"not_a_minimum"`` -- the localisation centre w* is not a local minimum of L_n.

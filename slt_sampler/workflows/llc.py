@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
-from .estimators import _mcse
-from .estimators.llc import ErrorBudget, LLCResult, error_budget, llc, with_error_budget
-from .posterior.base import TemperedPosterior, full_loss
-from .samplers.calibrate import (
+from .. import _validate
+from ..estimators import _mcse
+from ..estimators.llc import ErrorBudget, LLCResult, error_budget, llc, with_error_budget
+from ..posterior.base import TemperedPosterior, full_loss
+from ..samplers.calibrate import (
     Calibration,
     CalibrationConfig,
     calibrate_sgld,
@@ -25,7 +25,7 @@ from .samplers.calibrate import (
     configurational_temperature,
     max_curvature,
 )
-from .samplers.checks import (
+from ..samplers.checks import (
     LLCCheckError,
     MinimumCheck,
     Problem,
@@ -39,10 +39,10 @@ from .samplers.checks import (
     minimum_problems,
     temperature_problems,
 )
-from .samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
-from .samplers.run import SampleResult, sample
-from .samplers.sgld import SGLD
-from .types import PRNGKey
+from ..samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
+from ..samplers.run import SampleResult, sample
+from ..samplers.sgld import SGLD
+from ..types import PRNGKey
 
 
 class ChainDivergenceError(ValueError):
@@ -106,7 +106,7 @@ class LLCEstimate(NamedTuple):
     error_budget: ErrorBudget | None = None
 
     def __repr__(self) -> str:
-        from .diagnostics.summary import llc_summary
+        from ..diagnostics.summary import llc_summary
 
         return llc_summary(self)
 
@@ -116,7 +116,7 @@ class LLCEstimate(NamedTuple):
         """The run as an ArviZ ``DataTree`` (``L_n`` trace in ``sample_stats``; λ̂,
         its errors, per-chain λ̂, the settled flag, the checks and the problems as
         attributes; ``name`` the model's name)."""
-        from .diagnostics.arviz import to_datatree
+        from ..diagnostics.arviz import to_datatree
 
         attrs = {
             "model": name or "",
