@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from slt_sampler import HMC, MALA, NUTS, PSGLD, SGHMC, SGLD, sample
+from slt_sampler.samplers.mams import MAMS
 from tests.helpers import regression_posterior
 
 D = 3
@@ -25,6 +26,7 @@ def _samplers():
         MALA(jnp.asarray(1e-3)),
         HMC(jnp.asarray(1e-2), imm, num_integration_steps=5),
         NUTS(jnp.asarray(1e-2), imm, max_num_doublings=4),
+        MAMS(jnp.asarray(1e-2), jnp.asarray(2.0), imm),
     ]
 
 
@@ -129,6 +131,7 @@ def test_on_chunk_receives_partial_results():
 SHARDED = r"""
 import jax, jax.numpy as jnp, numpy as np
 from slt_sampler import SGLD, sample
+from slt_sampler.samplers.mams import MAMS
 from tests.helpers import regression_posterior
 assert len(jax.devices()) == 4, jax.devices()
 post, _, _ = regression_posterior(n=100, d=3, gamma=1.0)

@@ -1,7 +1,7 @@
 """Every sampler against the exact stationary law of a Gaussian tempered posterior.
 
 On the conjugate regression (``tests.helpers``) the tempered posterior is
-``N(μ, A⁻¹)`` with ``A = I + β XᵀX / σ²``. The exact samplers (MALA, HMC, NUTS) must
+``N(μ, A⁻¹)`` with ``A = I + β XᵀX / σ²``. The exact samplers (MALA, HMC, NUTS, MAMS) must
 sample it. Full-batch SGLD and SGHMC are linear Gaussian recursions here, so their
 *discretised* stationary law is also known exactly (a discrete Lyapunov equation):
 their step sizes are chosen large enough that the discretisation bias of E[n L_n] is
@@ -20,6 +20,7 @@ from scipy.linalg import solve_discrete_lyapunov
 
 from slt_sampler import HMC, MALA, NUTS, SGHMC, SGLD, sample
 from slt_sampler.estimators._mcse import mcse_mean
+from slt_sampler.samplers.mams import tune_mams
 from tests.helpers import gaussian_law, mean_nll
 
 D, N, Z_MAX = 3, 500, 4.0
@@ -64,8 +65,16 @@ CASES = {
     "mala": (MALA(jnp.asarray(4e-3)), None),
     "hmc": (HMC(jnp.asarray(0.05), jnp.ones(D), num_integration_steps=10), None),
     "nuts": (NUTS(jnp.asarray(0.1), jnp.ones(D), max_num_doublings=5), None),
+    "mams": (None, None),  # tuned in the test (step, preconditioner) by tune_mams
 }
-STEPS = {"sgld": 20_000, "sghmc": 5_000, "mala": 20_000, "hmc": 2_000, "nuts": 2_000}
+STEPS = {
+    "sgld": 20_000,
+    "sghmc": 5_000,
+    "mala": 20_000,
+    "hmc": 2_000,
+    "nuts": 2_000,
+    "mams": 4_000,
+}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -75,11 +84,14 @@ def test_sampler_matches_its_exact_stationary_law(gaussian, name):
     target_cov = np.linalg.inv(prec)
     cov = target_cov if law is None else law(prec)
     num_steps, burn = STEPS[name], STEPS[name] // 10
+    start = jnp.asarray(mu, jnp.float32)
+    if sampler is None:
+        sampler, _ = tune_mams(jax.random.key(5), post, start, num_chains=4)
     res = sample(
         jax.random.key(11),
         sampler,
         post,
-        jnp.asarray(mu, jnp.float32),
+        start,
         num_chains=4,
         num_steps=num_steps,
         keep_positions=True,

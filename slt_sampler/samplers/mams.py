@@ -1,0 +1,164 @@
+"""Metropolis-adjusted microcanonical sampler (MAMS) on a :class:`TemperedPosterior`.
+
+MAMS (Robnik, Cohn-Gordon & Seljak 2025, "Metropolis Adjusted Microcanonical
+Hamiltonian Monte Carlo", arXiv:2503.01707) integrates the isokinetic (microcanonical)
+dynamics with a fixed-speed velocity, draws a fresh unit velocity at every proposal and
+accepts or rejects the trajectory with a Metropolis test, so it is exact up to
+Monte-Carlo error like MALA, HMC and NUTS. This is BlackJAX's
+``adjusted_mclmc_dynamic`` kernel (random trajectory lengths, McLachlan integrator,
+diagonal preconditioning) behind the project's sampler contract, tuned by BlackJAX's
+``adjusted_mclmc_find_L_and_step_size``. It serves as the fast exact reference against
+which stochastic-gradient LLC estimates are checked; ``benchmarks/exact_reference.py``
+measures its effective samples of ``nL_n`` per second against MALA and NUTS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import blackjax
+import jax
+import jax.numpy as jnp
+from blackjax.mcmc import adjusted_mclmc_dynamic as _amd
+from blackjax.mcmc import integrators
+
+from .. import _validate
+from ..posterior._checks import check_point
+from ..posterior.base import TemperedPosterior
+from ..types import Array, PRNGKey, PyTree
+from .hmc import _Exact, _logdensity_fn
+from .run import check_sampler_and_posterior
+
+_KERNEL = _amd.build_kernel(
+    integration_steps_fn=_amd.make_random_trajectory_length_fn(True),
+    integrator=integrators.isokinetic_mclachlan,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class MAMS(_Exact):
+    """Metropolis-adjusted microcanonical sampler; tune it with :func:`tune_mams`.
+
+    Attributes
+    ----------
+    step_size : Array
+        Integrator step (in the units of the preconditioned parameters).
+    num_integration_steps : Array
+        *Average* number of integrator steps per proposal, L / step_size; each
+        proposal draws its length uniformly around it (randomised lengths avoid
+        resonances). Traced, so a retuned sampler reuses the compiled run.
+    inverse_mass_matrix : Array
+        Diagonal preconditioner over the raveled parameters (1 = none).
+
+    ``info.num_integration_steps`` counts gradient evaluations per step (McLachlan's
+    integrator costs two per integrator step).
+    """
+
+    step_size: Array
+    num_integration_steps: Array
+    inverse_mass_matrix: Array
+    name = "mams"
+
+    def __post_init__(self):
+        _validate.check_fields(
+            self, positive=["step_size", "num_integration_steps", "inverse_mass_matrix"]
+        )
+
+    def init(self, position: PyTree, posterior: TemperedPosterior, rng_key=None):
+        del rng_key  # the trajectory-length key is drawn from the step's key
+        return _amd.init(position, _logdensity_fn(posterior), jax.random.key(0))
+
+    def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
+        k_len, k_step = jax.random.split(rng_key)
+        state = state._replace(random_generator_arg=k_len)
+        new, info = _KERNEL(
+            k_step,
+            state,
+            _logdensity_fn(posterior),
+            self.step_size,
+            inverse_mass_matrix=self.inverse_mass_matrix,
+            integration_steps_params=(self.num_integration_steps,),
+        )
+        return self._finish(
+            state,
+            new,
+            info,
+            posterior,
+            info.energy,
+            2 * info.num_integration_steps,
+            info.is_divergent,
+        )
+
+
+jax.tree_util.register_dataclass(
+    MAMS,
+    data_fields=["step_size", "num_integration_steps", "inverse_mass_matrix"],
+    meta_fields=[],
+)
+
+
+def tune_mams(
+    rng_key: PRNGKey,
+    posterior: TemperedPosterior,
+    position: PyTree,
+    *,
+    num_chains: int,
+    num_steps: int = 2000,
+    target_acceptance_rate: float = 0.9,
+    num_integration_steps: float = 2.0,
+):
+    """Tune step size, trajectory length and diagonal preconditioner of :class:`MAMS`.
+
+    Runs BlackJAX's ``adjusted_mclmc_find_L_and_step_size`` (dual averaging of the
+    step towards ``target_acceptance_rate``, preconditioner from the chain's variance)
+    independently in each chain from ``position``. As in
+    :func:`~slt_sampler.samplers.hmc.window_adapt`, step sizes are pooled by their
+    median and preconditioners by their mean, so every chain samples one kernel.
+    ``num_steps`` is the length of the run the tuning is sized for; the tuner itself
+    spends a fraction (about a fifth) of it. ``num_integration_steps`` is the average
+    trajectory length in steps (BlackJAX's recommended 2 for high dimension).
+
+    Returns ``(sampler, positions)``, positions with a leading chain axis (each
+    chain's state after tuning, a warm start for :func:`~slt_sampler.sample` with
+    ``chains_axis=True``).
+    """
+    check_sampler_and_posterior(MAMS(1.0, 1.0, 1.0), posterior)
+    check_point(posterior, position, "position")
+    num_chains = _validate.check_int("num_chains", num_chains)
+    num_steps = _validate.check_int("num_steps", num_steps, minimum=100)
+    if not 0 < target_acceptance_rate < 1:
+        raise ValueError(
+            "target_acceptance_rate must be in (0, 1), got "
+            f"{target_acceptance_rate!r}; 0.9 is the MAMS authors' choice."
+        )
+    if not num_integration_steps > 1.1:
+        raise ValueError(
+            f"num_integration_steps must exceed 1.1 (BlackJAX's tuner floor), got "
+            f"{num_integration_steps!r}; 2 is the robust default."
+        )
+    logdensity = _logdensity_fn(posterior)
+
+    def one(key):
+        k_init, k_tune = jax.random.split(key)
+        state = _amd.init(position, logdensity, k_init)
+        state, params, _ = blackjax.adjusted_mclmc_find_L_and_step_size(
+            mclmc_kernel=_KERNEL,
+            logdensity_fn=logdensity,
+            num_steps=num_steps,
+            state=state,
+            rng_key=k_tune,
+            target=target_acceptance_rate,
+            diagonal_preconditioning=True,
+            target_num_integration_steps=num_integration_steps,
+        )
+        return state.position, params.step_size, params.inverse_mass_matrix
+
+    keys = jax.random.split(rng_key, num_chains)
+    positions, steps, imms = jax.jit(jax.vmap(one))(keys)
+    dtype = jnp.result_type(posterior.beta)
+    sampler = MAMS(
+        step_size=jnp.median(steps).astype(dtype),
+        num_integration_steps=jnp.asarray(num_integration_steps, dtype),
+        inverse_mass_matrix=jnp.mean(imms, axis=0).astype(dtype),
+    )
+    return sampler, positions
