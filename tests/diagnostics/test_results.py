@@ -32,6 +32,13 @@ def test_write_json_atomic_round_trip_leaves_no_temp_file(tmp_path):
     assert _leftovers(path.parent) == []
 
 
+def test_written_file_has_the_mode_a_plain_open_gives(tmp_path):
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    atomic = write_json_atomic(tmp_path / "atomic.json", {})
+    assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
 def test_failed_serialisation_keeps_the_old_file(tmp_path):
     path = tmp_path / "results.json"
     write_json_atomic(path, ROWS)
