@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import warnings
 
 import numpy as np
