@@ -15,7 +15,13 @@ import numpy as np
 
 from .. import _validate
 from ..estimators import _mcse
-from ..estimators.llc import ErrorBudget, LLCResult, error_budget, llc, with_error_budget
+from ..estimators.llc import (
+    ErrorBudget,
+    LLCResult,
+    error_budget,
+    llc,
+    with_error_budget,
+)
 from ..posterior.base import TemperedPosterior, full_loss
 from ..samplers.calibrate import (
     Calibration,
