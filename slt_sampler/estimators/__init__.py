@@ -11,7 +11,7 @@
   :func:`singular_fluctuation`, :func:`psis_loo`, :func:`pointwise_stats`.
 * Energy, entropy, heat capacity: :func:`average_energy`, :func:`entropy`,
   :func:`heat_capacity`.
-* Plateaus of a loss curve: :mod:`slt_sampler.estimators.plateaus`.
+* Plateaus of a loss curve: :func:`find_plateaus`.
 """
 
 from .energy import average_energy as average_energy
@@ -45,12 +45,15 @@ from .learning_coefficient import variance_lambda as variance_lambda
 from .llc import ErrorBudget as ErrorBudget
 from .llc import LLCResult as LLCResult
 from .llc import llc as llc
+from .plateaus import Plateau as Plateau
+from .plateaus import find_plateaus as find_plateaus
 
 __all__ = [
     "ErrorBudget",
     "Estimate",
     "FreeEnergySlopeResult",
     "LLCResult",
+    "Plateau",
     "PsisLoo",
     "SlopeResult",
     "TIResult",
@@ -63,6 +66,7 @@ __all__ = [
     "beta_ladder",
     "beta_slope",
     "entropy",
+    "find_plateaus",
     "free_energy_slope",
     "functional_variance",
     "gibbs_generalization_error",

@@ -8,6 +8,8 @@ from .llc import ChainDivergenceError as ChainDivergenceError
 from .llc import LLCCheckError as LLCCheckError
 from .llc import LLCEstimate as LLCEstimate
 from .llc import estimate_llc as estimate_llc
+from .llc_over_training import LLCOverTraining as LLCOverTraining
+from .llc_over_training import llc_over_training as llc_over_training
 from .sweep import SweepResult as SweepResult
 from .sweep import cell_id as cell_id
 from .sweep import concat_cells as concat_cells
@@ -18,11 +20,13 @@ __all__ = [
     "DictionaryRun",
     "LLCCheckError",
     "LLCEstimate",
+    "LLCOverTraining",
     "SweepResult",
     "ThermodynamicDictionary",
     "cell_id",
     "concat_cells",
     "estimate_llc",
+    "llc_over_training",
     "run_sweep",
     "thermodynamic_dictionary",
 ]
