@@ -190,3 +190,45 @@ def check_fields(obj, *, positive=(), non_negative=(), ints=(), optional_ints=()
     for f in optional_ints:
         if getattr(obj, f) is not None:
             check_int(f, getattr(obj, f))
+
+
+def check_key(name: str, key) -> None:
+    """Raise unless a concrete ``key`` is a JAX PRNG key.
+
+    Accepts typed keys (``jax.random.key(seed)``) and legacy raw ``uint32`` keys of
+    shape ``(2,)`` (``jax.random.PRNGKey(seed)``); tracers pass through."""
+    if isinstance(key, jax.core.Tracer):
+        return
+    fix = "Pass a PRNG key, e.g. jax.random.key(seed)."
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(
+        key.dtype, jax.dtypes.prng_key
+    ):
+        if key.shape != ():
+            raise ValueError(
+                f"{name} must be a single PRNG key, got an array of {key.shape} keys. "
+                f"Split it and pass one key, e.g. jax.random.split(key)[0]."
+            )
+        return
+    if (
+        isinstance(key, (jax.Array, np.ndarray))
+        and key.dtype == np.uint32
+        and key.shape == (2,)
+    ):
+        return
+    shown = f"{type(key).__name__} {key!r}"
+    if len(shown) > 120:
+        shown = f"{type(key).__name__} of shape {np.shape(key)}"
+    raise TypeError(f"{name} must be a JAX PRNG key, got {shown}. {fix}")
+
+
+def check_unit_interval(name: str, value, fix: str = "", *, closed_low=False) -> None:
+    """Raise unless a concrete ``value`` is a finite scalar in (0, 1) (or [0, 1) with
+    ``closed_low``)."""
+    check_scalar(name, value, fix)
+    v = as_numbers(name, value)
+    if v is None:
+        return
+    lo_ok = v >= 0 if closed_low else v > 0
+    if not (np.isfinite(v) and lo_ok and v < 1):
+        interval = "[0, 1)" if closed_low else "(0, 1)"
+        raise ValueError(f"{name} must be in {interval}, got {_show(value)!r}. {fix}")

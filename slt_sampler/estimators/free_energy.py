@@ -234,8 +234,7 @@ def integrate_energy(
     if var_energy is not None:
         v = _as_float_array("var_energy", var_energy, 1, f"({k},) like betas")
         _same_length("var_energy", v, k)
-        if np.any(v < 0):
-            raise ValueError("var_energy must be >= 0 (variances of nL_n).")
+        _check_var_non_negative(v)
     se = np.zeros(k)
     if mean_energy_mcse is not None:
         se = _as_float_array("mean_energy_mcse", mean_energy_mcse, 1, f"({k},)")
@@ -273,6 +272,16 @@ def _batched_ess(x: np.ndarray) -> np.ndarray:
     safe = np.where(const[:, None, None], np.arange(x.shape[2], dtype=float), x)
     ess = np.asarray(_mcse._array_stats().ess(safe, method="mean"), np.float64)
     return np.where(const, float(x.shape[1] * x.shape[2]), ess)
+
+
+def _check_var_non_negative(v: np.ndarray) -> None:
+    bad = np.flatnonzero(v < 0)
+    if bad.size:
+        raise ValueError(
+            f"var_energy must be >= 0 (variances of nL_n), got {v[bad].tolist()} at "
+            f"rung(s) {bad.tolist()}. Pass the variances, not standard errors or "
+            "differences."
+        )
 
 
 def thermodynamic_integration(betas, energies, var_energy=None) -> TIResult:
@@ -317,6 +326,11 @@ def thermodynamic_integration(betas, energies, var_energy=None) -> TIResult:
     k = b.size
     x = _as_float_array("energies", energies, 3, f"({k}, chain, draw)")
     _same_length("energies", x, k)
+    if x.shape[1] < 1:
+        raise ValueError(
+            f"energies needs at least one chain per rung, got shape {x.shape}. Pass "
+            f"the nL_n draws as ({k}, chain, draw)."
+        )
     if x.shape[2] < 4:
         raise ValueError(
             f"energies needs at least 4 draws per chain, got shape {x.shape}."
@@ -326,6 +340,7 @@ def thermodynamic_integration(betas, energies, var_energy=None) -> TIResult:
     if exact_var:
         var = _as_float_array("var_energy", var_energy, 1, f"({k},) like betas")
         _same_length("var_energy", var, k)
+        _check_var_non_negative(var)
     else:
         var = x.var(axis=(1, 2), ddof=1)
     trap, herm, a, wb = _rules(b, means, var)
@@ -378,6 +393,8 @@ def wbic(energies, n: int) -> WBICResult:
     x = _as_float_array("energies", energies, 2, "(chain, draw)")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be the number of data, an int >= 2, got {n!r}.")
+    if x.shape[0] < 1:
+        raise ValueError(f"energies needs at least one chain, got shape {x.shape}.")
     if x.shape[1] < 4:
         raise ValueError(f"energies needs at least 4 draws per chain, got {x.shape}.")
     return WBICResult(

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from .. import _validate
 from ..types import PyTree
 from .base import check_posterior
 
@@ -93,6 +94,9 @@ def check_proper_prior(
         For a flat prior (``logprior_fn=None``), for a log prior that does not decay
         along one of the probed directions (not normalisable), and, in one
         dimension, for a prior whose integral differs from 1 by more than 1 %.
+    ValueError, TypeError
+        For ``params`` that are not finite numbers, not shaped like
+        ``posterior.center`` (when there is one), or not accepted by ``logprior_fn``.
 
     Notes
     -----
@@ -119,9 +123,11 @@ def check_proper_prior(
     template = posterior.center if params is None else params
     if template is None or not jax.tree.leaves(template):
         raise ValueError(NO_TEMPLATE.format(name=name))
-    flat, unravel = ravel_pytree(template)
     if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(template)):
         return
+    if params is not None:
+        _check_params(posterior, params)
+    flat, unravel = ravel_pytree(template)
     dim = flat.size
     dtype = flat.dtype if jnp.issubdtype(flat.dtype, jnp.floating) else jnp.float32
 
@@ -131,6 +137,29 @@ def check_proper_prior(
     _check_tails(logprior_flat, dim, dtype, name)
     if dim == 1:
         _check_normalised_1d(logprior_flat, name)
+
+
+def _check_params(posterior, params) -> None:
+    """``params``: numeric, finite, shaped like the centre, accepted by the prior."""
+    fix = "Pass a parameter point (a pytree shaped like the model parameters)."
+    _validate.check_finite_tree("params", params, fix)
+    if posterior.center is not None:
+        _validate.check_same_tree(
+            "params", params, "the posterior's center", posterior.center
+        )
+    try:
+        lp = np.shape(posterior.logprior_fn(params))
+    except Exception as err:
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise kind(
+            f"logprior_fn(params) raised {type(err).__name__}: {first}. {fix}"
+        ) from err
+    if lp != ():
+        raise ValueError(
+            f"logprior_fn(params) must return a scalar log density, got shape {lp}. "
+            "Sum the per-parameter log densities."
+        )
 
 
 def _directions(dim: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from .. import _validate
 from ..types import PRNGKey
 from .base import TemperedPosterior, check_posterior
 
@@ -80,6 +81,7 @@ def nested_subsamples(
     ns = check_ns(ns, posterior.n)
     data = posterior.data
     if rng_key is not None:
+        _validate.check_key("rng_key", rng_key)
         order = jax.random.permutation(rng_key, posterior.n)
         data = jax.tree.map(lambda x: x[order], data)
     return [_first(posterior, data, n) for n in ns]

@@ -110,6 +110,8 @@ observe, pointwise, pointwise_chunk
     >>> res.losses.shape
     (3, 2, 10)
     """
+    _validate.check_key("rng_key", rng_key)
+    run.check_posterior(posterior)
     num_chains = _validate.check_int("num_chains", num_chains)
     betas = check_betas(betas, posterior)
     num_betas = betas.shape[0]
@@ -182,6 +184,11 @@ def check_betas(betas, posterior: TemperedPosterior) -> jax.Array:
 def stack_samplers(sampler, num_betas: int):
     """A sequence of per-rung samplers stacked into one with leading ``(num_betas,)``
     leaves (``"stacked"``); a single sampler is shared (``"shared"``)."""
+    if isinstance(sampler, (str, bytes)):
+        raise TypeError(
+            f"sampler must be a sampler object (e.g. MALA(1e-3), SGLD(1e-5, 100)) or "
+            f"a list of one per rung, got the string {sampler!r}."
+        )
     if not isinstance(sampler, Sequence):
         return sampler, "shared"
     samplers = list(sampler)

@@ -15,10 +15,12 @@ measures its effective samples of ``nL_n`` per second against MALA and NUTS.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import blackjax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.mcmc import adjusted_mclmc_dynamic as _amd
 from blackjax.mcmc import integrators
 
@@ -66,6 +68,7 @@ class MAMS(_Exact):
 
     def init(self, position: PyTree, posterior: TemperedPosterior, rng_key=None):
         del rng_key  # the trajectory-length key is drawn from the step's key
+        _check_mass_matrix(self.inverse_mass_matrix, position)
         return _amd.init(position, _logdensity_fn(posterior), jax.random.key(0))
 
     def step(self, rng_key: PRNGKey, state, posterior: TemperedPosterior):
@@ -87,6 +90,19 @@ class MAMS(_Exact):
             info.energy,
             2 * info.num_integration_steps,
             info.is_divergent,
+        )
+
+
+def _check_mass_matrix(inverse_mass_matrix, position) -> None:
+    """Shapes only (static, so this also runs on tracers): a scalar or a diagonal of
+    one entry per raveled parameter."""
+    d = sum(int(np.size(x)) for x in jax.tree.leaves(position))
+    shape = np.shape(inverse_mass_matrix)
+    if shape not in ((), (d,)):
+        raise ValueError(
+            f"inverse_mass_matrix (in MAMS) must be a scalar or a diagonal of shape "
+            f"({d},), one entry per raveled parameter, got shape {shape}. Tune it "
+            f"with tune_mams or pass jnp.ones({d})."
         )
 
 
@@ -122,18 +138,23 @@ def tune_mams(
     chain's state after tuning, a warm start for :func:`~slt_sampler.sample` with
     ``chains_axis=True``).
     """
+    _validate.check_key("rng_key", rng_key)
     check_sampler_and_posterior(MAMS(1.0, 1.0, 1.0), posterior)
     check_point(posterior, position, "position")
     num_chains = _validate.check_int("num_chains", num_chains)
     num_steps = _validate.check_int("num_steps", num_steps, minimum=100)
-    if not 0 < target_acceptance_rate < 1:
+    _validate.check_unit_interval(
+        "target_acceptance_rate",
+        target_acceptance_rate,
+        "0.9 is the MAMS authors' choice.",
+    )
+    _validate.check_scalar(
+        "num_integration_steps", num_integration_steps, "2 is the robust default."
+    )
+    if not 1.1 < float(num_integration_steps) < math.inf:
         raise ValueError(
-            "target_acceptance_rate must be in (0, 1), got "
-            f"{target_acceptance_rate!r}; 0.9 is the MAMS authors' choice."
-        )
-    if not num_integration_steps > 1.1:
-        raise ValueError(
-            f"num_integration_steps must exceed 1.1 (BlackJAX's tuner floor), got "
+            "num_integration_steps must be finite and exceed 1.1 (BlackJAX's tuner "
+            f"floor), got "
             f"{num_integration_steps!r}; 2 is the robust default."
         )
     logdensity = _logdensity_fn(posterior)

@@ -199,6 +199,7 @@ def tempered_smc(
     >>> bool(res.sigma < 0.1)
     True
     """
+    _validate.check_key("rng_key", rng_key)
     check_posterior(posterior)
     num_particles = _validate.check_int("num_particles", num_particles, minimum=2)
     num_mcmc_steps = _validate.check_int("num_mcmc_steps", num_mcmc_steps)
@@ -207,11 +208,13 @@ def tempered_smc(
     )
     num_runs = _validate.check_int("num_runs", num_runs, minimum=2)
     max_stages = _validate.check_int("max_stages", max_stages)
-    if not (isinstance(target_ess, (int, float)) and 0 < target_ess < 1):
-        raise ValueError(
-            f"target_ess must be a fraction in (0, 1), got {target_ess!r}; 0.5 is "
-            "the usual choice (higher: more, closer rungs)."
-        )
+    _validate.check_unit_interval(
+        "target_ess",
+        target_ess,
+        "It is a fraction of the particles; 0.5 is the usual choice (higher: more, "
+        "closer rungs).",
+    )
+    target_ess = float(target_ess)
     if not callable(prior_sampler):
         raise TypeError(
             "prior_sampler must be a function (rng_key, num) -> draws from the prior, "

@@ -127,10 +127,12 @@ def meanfield_vi(
     >>> bool(res.elbo_se < 0.01)
     True
     """
+    _validate.check_key("rng_key", rng_key)
     check_posterior(posterior)
     num_steps = _validate.check_int("num_steps", num_steps)
     num_samples = _validate.check_int("num_samples", num_samples)
     num_eval_samples = _validate.check_int("num_eval_samples", num_eval_samples, 2)
+    _validate.check_scalar("learning_rate", learning_rate, "Try 0.05.")
     _validate.check_positive("learning_rate", learning_rate, "Try 0.05.")
     check_point(posterior, init_position, "init_position")
     check_proper_prior(posterior, init_position)

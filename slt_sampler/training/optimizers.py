@@ -196,15 +196,29 @@ def sgd(learning_rate: float, *, momentum: float | None = None):
         "learning_rate", learning_rate, "SGD steps w ← w − η ∇L need η > 0."
     )
     if momentum is not None:
-        _validate.check_scalar("momentum", momentum)
-        _validate.check_non_negative("momentum", momentum, "Heavy-ball μ in [0, 1].")
+        _validate.check_unit_interval(
+            "momentum",
+            momentum,
+            "Heavy-ball μ in [0, 1) (μ >= 1 never forgets a gradient); 0.9 is usual.",
+            closed_low=True,
+        )
     return optax.sgd(learning_rate, momentum=momentum)
 
 
 def adam(
     learning_rate: float, *, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
 ):
-    """``optax.adam(learning_rate, b1, b2, eps)`` with the learning rate checked."""
+    """``optax.adam(learning_rate, b1, b2, eps)`` with every argument checked
+    (``b1, b2`` in [0, 1), ``eps > 0``, all scalars)."""
     _validate.check_scalar("learning_rate", learning_rate)
     _validate.check_positive("learning_rate", learning_rate, "Adam needs η > 0.")
+    for name, value, usual in (("b1", b1, 0.9), ("b2", b2, 0.999)):
+        _validate.check_unit_interval(
+            name,
+            value,
+            f"A moment-average decay rate in [0, 1); {usual} is usual.",
+            closed_low=True,
+        )
+    _validate.check_scalar("eps", eps)
+    _validate.check_positive("eps", eps, "A small stabiliser, e.g. 1e-8.")
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)

@@ -38,6 +38,7 @@ import scipy.linalg
 from jax.flatten_util import ravel_pytree
 
 from .. import _validate
+from ..posterior._checks import check_point
 from ..posterior.base import TemperedPosterior, check_posterior, full_loss
 from ..types import PyTree
 
@@ -96,11 +97,9 @@ def matched_beta(
             f"batch_size = {batch_size} is larger than n = {n}; a minibatch holds at "
             "most n data."
         )
-    _validate.check_positive(
-        "gradient_variance",
-        gradient_variance,
-        "It is tr(C)/d, from slt_sampler.training.gradient_variance(posterior, w*).",
-    )
+    fix = "It is tr(C)/d, from slt_sampler.training.gradient_variance(posterior, w*)."
+    _validate.check_scalar("gradient_variance", gradient_variance, fix)
+    _validate.check_positive("gradient_variance", gradient_variance, fix)
     return 2.0 * batch_size / (n * float(learning_rate) * float(gradient_variance))
 
 
@@ -110,7 +109,7 @@ def _per_datum_grads(posterior: TemperedPosterior, params: PyTree, chunk_size: i
     Every block is computed at one shape (the last one padded, the padding dropped),
     so a call compiles once."""
     check_posterior(posterior)
-    _validate.check_finite_tree("params", params, "Pass the minimum w*.")
+    check_point(posterior, params, "params")
     chunk_size = min(_validate.check_int("chunk_size", chunk_size), posterior.n)
     flat, unravel = ravel_pytree(jax.tree.map(jnp.asarray, params))
 
@@ -169,9 +168,23 @@ def gradient_variance(
 def loss_hessian(posterior: TemperedPosterior, params: PyTree) -> np.ndarray:
     """Hessian ``A = ∇²L_n`` at ``params`` (flattened, float64 NumPy (d, d))."""
     check_posterior(posterior)
+    check_point(posterior, params, "params")
     flat, unravel = ravel_pytree(jax.tree.map(jnp.asarray, params))
     hess = jax.jit(jax.hessian(lambda f: full_loss(posterior, unravel(f))))(flat)
     return np.asarray(hess, np.float64)
+
+
+def _square(name: str, value) -> np.ndarray:
+    """A finite square (d, d) matrix as float64."""
+    m = _validate.as_numbers(name, value)
+    if m is None:
+        raise TypeError(f"{name} must be a concrete (d, d) matrix, got {value!r}.")
+    m = m.astype(np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.all(np.isfinite(m)):
+        raise ValueError(
+            f"{name} must be a finite square (d, d) matrix, got shape {m.shape}."
+        )
+    return m
 
 
 def sgd_stationary_covariance(
@@ -199,7 +212,8 @@ def sgd_stationary_covariance(
     grad_noise_cov
         ``C`` (d, d) (:func:`gradient_covariance`).
     learning_rate, batch_size
-        η > 0 and B >= 1.
+        η > 0 and B >= 1; with ``discrete=True`` also η·λ_max(A) < 2 (beyond it SGD
+        on the quadratic diverges and has no stationary law).
 
     Returns
     -------
@@ -212,26 +226,37 @@ def sgd_stationary_covariance(
     array([[0.01, 0.  ],
            [0.  , 0.01]])
     """
-    a = np.asarray(hessian, np.float64)
-    c = np.asarray(grad_noise_cov, np.float64)
-    for name, m in (("hessian", a), ("grad_noise_cov", c)):
-        if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.all(np.isfinite(m)):
-            raise ValueError(
-                f"{name} must be a finite square (d, d) matrix, got shape {m.shape}."
-            )
+    a = _square("hessian", hessian)
+    c = _square("grad_noise_cov", grad_noise_cov)
     if a.shape != c.shape:
         raise ValueError(
             f"hessian {a.shape} and grad_noise_cov {c.shape} must have one shape."
         )
-    if np.linalg.eigvalsh(0.5 * (a + a.T)).min() <= 0:
+    eig_a = np.linalg.eigvalsh(0.5 * (a + a.T))
+    if eig_a.min() <= 0:
         raise ValueError(
             "hessian must be positive definite (a regular minimum); at a singular "
             "minimum SGD has no Gaussian stationary law along the flat directions."
         )
+    eig_c = np.linalg.eigvalsh(0.5 * (c + c.T))
+    if eig_c.min() < -1e-10 * max(1.0, np.abs(eig_c).max()):
+        raise ValueError(
+            "grad_noise_cov must be a covariance (symmetric positive semi-definite), "
+            f"got smallest eigenvalue {eig_c.min():.3g}. Pass gradient_covariance("
+            "posterior, w*)."
+        )
+    _validate.check_scalar("learning_rate", learning_rate, "SGD needs η > 0.")
     _validate.check_positive("learning_rate", learning_rate, "SGD needs η > 0.")
     batch_size = _validate.check_int("batch_size", batch_size)
     eta = float(learning_rate)
     if discrete:
+        if eta * eig_a.max() >= 2.0:
+            raise ValueError(
+                f"learning_rate η = {eta:.4g} is too large for discrete SGD: "
+                f"η·λ_max(hessian) = {eta * eig_a.max():.4g} >= 2, where SGD on the "
+                "quadratic diverges and has no stationary law. Use η < "
+                f"{2.0 / eig_a.max():.4g}."
+            )
         m = np.eye(len(a)) - eta * a
         return scipy.linalg.solve_discrete_lyapunov(m, eta**2 / batch_size * c)
     return scipy.linalg.solve_continuous_lyapunov(a, eta / batch_size * c)

@@ -23,6 +23,7 @@ its iterates were posterior samples.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NamedTuple
 
@@ -32,6 +33,7 @@ import numpy as np
 import optax
 
 from .. import _validate
+from ..posterior._checks import check_point
 from ..posterior.base import (
     TemperedPosterior,
     batch_loss,
@@ -186,7 +188,7 @@ def _check_args(posterior, params0, optimizer, batch_size):
                 f"n = {posterior.n}. Pass batch_size <= n, or batch_size=None for "
                 "full-data gradients."
             )
-    _validate.check_finite_tree("params0", params0, "Start from finite parameters.")
+    check_point(posterior, params0, "params0")
     return batch_size
 
 
@@ -246,9 +248,15 @@ def train(
         ``params0``, or checkpoints in ``path`` written by a run with other
         parameters, optimiser state, batch size, spacing or key.
     """
+    _validate.check_key("rng_key", rng_key)
     batch_size = _check_args(posterior, params0, optimizer, batch_size)
     num_steps = _validate.check_int("num_steps", num_steps)
     every = _validate.check_int("checkpoint_every", checkpoint_every)
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a directory path (str or pathlib.Path) or None (keep "
+            f"checkpoints in memory), got {type(path).__name__} {path!r}."
+        )
     params0 = jax.tree.map(jnp.asarray, params0)
     opt_state0 = optimizer.init(params0)
     store = Store(path)
@@ -344,9 +352,15 @@ def sgd_iterates(
         ``positions`` (chain, draw, ...) and ``loss`` (chain, draw), ``draw =
         num_steps // thinning``.
     """
+    _validate.check_key("rng_key", rng_key)
     batch_size = _check_args(posterior, params0, optimizer, batch_size)
     num_steps = _validate.check_int("num_steps", num_steps)
     thinning = _validate.check_int("thinning", thinning)
+    if thinning > num_steps:
+        raise ValueError(
+            f"thinning = {thinning} exceeds num_steps = {num_steps}: no iterate would "
+            f"be kept (num_steps // thinning draws). Pass num_steps >= thinning."
+        )
     params0 = jax.tree.map(jnp.asarray, params0)
     num_chains = _validate.check_int("num_chains", num_chains)
     burn_in = _validate.check_int("burn_in", burn_in, minimum=0)

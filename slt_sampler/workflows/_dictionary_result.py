@@ -132,6 +132,7 @@ class ThermodynamicDictionary(NamedTuple):
     pointwise : per-datum statistics (ladder β, chain, n).
     n : number of data.
     diverged : (ladder β, chain) chains that produced a non-finite state.
+    notes : what was skipped and why (e.g. PSIS-LOO on too few draws).
     """
 
     betas: np.ndarray
@@ -141,6 +142,7 @@ class ThermodynamicDictionary(NamedTuple):
     pointwise: object
     n: int
     diverged: np.ndarray
+    notes: tuple = ()
 
     def table(self):
         """A ``pandas.DataFrame`` with columns quantity, meaning, beta, estimate,
@@ -182,6 +184,8 @@ class ThermodynamicDictionary(NamedTuple):
             {"sample_stats": stats, "pointwise": pointwise, "dictionary": table}
         )
         tree.attrs.update(n=self.n, num_diverged=int(np.sum(self.diverged)))
+        if self.notes:
+            tree.attrs["notes"] = "\n".join(self.notes)
         return tree
 
     def __repr__(self) -> str:
@@ -197,6 +201,7 @@ class ThermodynamicDictionary(NamedTuple):
             lines.append(f"{q:<10}{txt}")
         if np.any(self.diverged):
             lines.append(f"WARNING: {int(np.sum(self.diverged))} chains diverged")
+        lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 

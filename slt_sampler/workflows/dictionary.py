@@ -33,6 +33,7 @@ __all__ = ["DictionaryRun", "ThermodynamicDictionary", "thermodynamic_dictionary
 _PER_DATUM = ("log_mean_lik", "mean_loglik", "var_loglik")
 _PRIOR_BETA = 1e-6
 _LOO_MAX = 20_000_000  # draws × n above which PSIS-LOO (a full loglik array) is skipped
+_LOO_MIN_DRAWS = 25  # PSIS fits a Pareto tail of >= 5 of each chain's draws (S / 5)
 _BLOCK = 5_000_000  # log-likelihoods held at once for the fresh-data B_g
 
 
@@ -43,7 +44,7 @@ class DictionaryRun(NamedTuple):
     ----------
     num_chains : chains per β rung.
     num_steps : kept steps per chain (after warm-up).
-    num_warmup : steps discarded first (same ladder, same kernels).
+    num_warmup : steps discarded first (same ladder, same kernels; 0: none).
     thinning : keep every ``thinning``-th step.
     ti_rungs : rungs of the thermodynamic-integration ladder from β = 0 (0: no F, S).
     """
@@ -115,17 +116,31 @@ def thermodynamic_dictionary(
     fresh_data
         ``(data, log_q_fresh)``: fresh data from q and ``log q`` there (B_g).
 
+    All arguments are checked before anything is sampled. PSIS-LOO needs at least
+    25 kept draws per chain (a Pareto tail of 5); with fewer, or with more than
+    2·10⁷ log-likelihoods, the LOO row is left out and ``notes`` says why.
+
     Returns
     -------
     ThermodynamicDictionary
         ``.table()``, ``.to_datatree()``, and a one-screen ``repr``.
     """
+    _validate.check_key("rng_key", rng_key)
     check_posterior(posterior)
-    run = DictionaryRun() if run is None else run
+    run = _check_run(DictionaryRun() if run is None else run)
     if _validate.as_numbers("betas", betas) is None:
         raise TypeError(f"betas must be concrete numbers > 0, got {betas!r}.")
     betas = np.sort(np.atleast_1d(np.asarray(betas, np.float64)))
     _validate.check_positive("betas", betas, "Inverse temperatures are > 0.")
+    if population_kl is not None and not callable(population_kl):
+        raise TypeError(
+            "population_kl must be a function params -> K(w) (a jnp scalar) or None, "
+            f"got {type(population_kl).__name__} {population_kl!r}."
+        )
+    if log_q is not None:
+        log_q = _check_log_q("log_q", log_q, posterior.n, "the training data")
+    if fresh_data is not None:
+        fresh_data = _check_fresh_data(fresh_data, posterior)
     has_prior = posterior.logprior_fn is not None
     ladder = betas
     if has_prior and run.ti_rungs > 1:
@@ -144,23 +159,46 @@ def thermodynamic_dictionary(
         return out
 
     k_warm, k_run = jax.random.split(rng_key)
-    common = {"betas": rungs, "num_chains": run.num_chains, "thinning": run.thinning}
-    warm = sample_ladder(
-        k_warm, samplers, posterior, init_position, **common, num_steps=run.num_warmup
-    )
+    common = {"betas": rungs, "num_chains": run.num_chains}
+    start = init_position
+    if run.num_warmup > 0:
+        warm = sample_ladder(
+            k_warm,
+            samplers,
+            posterior,
+            init_position,
+            **common,
+            num_steps=run.num_warmup,
+        )
+        start = warm.final_state.position
     res = sample_ladder(
         k_run,
         samplers,
         posterior,
-        warm.final_state.position,
+        start,
         **common,
         num_steps=run.num_steps,
-        chains_axis=True,
+        thinning=run.thinning,
+        chains_axis=run.num_warmup > 0,
         keep_positions=True,
         observe=observe,
         pointwise=True,
     )
     obs = {k: np.asarray(v, np.float64) for k, v in res.observations.items()}
+    draws_per_chain = obs["n_loss"].shape[-1]
+    notes = []
+    do_loo = draws_per_chain >= _LOO_MIN_DRAWS
+    if not do_loo:
+        notes.append(
+            f"LOO skipped: PSIS needs >= {_LOO_MIN_DRAWS} kept draws per chain, the "
+            f"run kept {draws_per_chain} (raise run.num_steps or lower run.thinning)."
+        )
+    elif obs["n_loss"][0].size * posterior.n > _LOO_MAX:
+        do_loo = False
+        notes.append(
+            f"LOO skipped: draws × n exceeds {_LOO_MAX:.0e} log-likelihoods (WAIC, "
+            "from streamed statistics, estimates the same loss)."
+        )
     per_beta = []
     for b in betas:
         k = int(np.searchsorted(ladder, b))
@@ -175,12 +213,86 @@ def thermodynamic_dictionary(
         if has_prior and ladder[0] == 0:
             ti = thermodynamic_integration(ladder[: k + 1], obs["n_loss"][: k + 1])
         loo = None
-        if obs["n_loss"][k].size * posterior.n <= _LOO_MAX:
+        if do_loo:
             ll = _loglik_draws(posterior, w_k, posterior.data)
             loo = errors.psis_loo(ll, beta=b)
         sl = {name: v[k] for name, v in obs.items()}
         rung = RungData(float(b), posterior.n, sl, pw, ti, loo, log_q, fresh, has_prior)
         per_beta.append(dictionary_rows(rung))
     return ThermodynamicDictionary(
-        betas, per_beta, obs, ladder, res.pointwise, posterior.n, res.diverged
+        betas,
+        per_beta,
+        obs,
+        ladder,
+        res.pointwise,
+        posterior.n,
+        res.diverged,
+        tuple(notes),
     )
+
+
+def _check_run(run) -> DictionaryRun:
+    """Every field of ``run`` an int in range (``run`` itself a DictionaryRun)."""
+    if not isinstance(run, DictionaryRun):
+        raise TypeError(
+            f"run must be a DictionaryRun, got {type(run).__name__} {run!r}. Pass e.g. "
+            "DictionaryRun(num_chains=4, num_steps=2000), or DictionaryRun(**settings)."
+        )
+    minimum = {"num_warmup": 0, "ti_rungs": 0}
+    for field in DictionaryRun._fields:
+        _validate.check_int(f"run.{field}", getattr(run, field), minimum.get(field, 1))
+    if run.num_steps % run.thinning:
+        raise ValueError(
+            f"run.num_steps ({run.num_steps}) must be a multiple of run.thinning "
+            f"({run.thinning}); use num_steps = "
+            f"{run.thinning * -(-run.num_steps // run.thinning)}."
+        )
+    return run
+
+
+def _check_log_q(name: str, log_q, n: int, what: str) -> np.ndarray:
+    """``log_q`` as a finite float64 array of shape ``(n,)``."""
+    arr = _validate.as_numbers(name, log_q)
+    if arr is None:
+        raise TypeError(f"{name} must be concrete numbers, got {log_q!r}.")
+    if arr.shape != (n,):
+        raise ValueError(
+            f"{name} must hold log q(X_i) at each of the {n} data of {what}: shape "
+            f"({n},), got shape {arr.shape}."
+        )
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(
+            f"{name} has {bad.size} NaN/inf value(s) (first at index {bad[0]}); log q "
+            "of data drawn from q is finite. Check the true density."
+        )
+    return arr.astype(np.float64)
+
+
+def _check_fresh_data(fresh_data, posterior) -> tuple:
+    """``(data, log_q_fresh)``: data shaped like the posterior's (per datum), with
+    one finite ``log q`` per fresh datum."""
+    if not isinstance(fresh_data, (tuple, list)) or len(fresh_data) != 2:
+        raise TypeError(
+            "fresh_data must be a pair (data, log_q_fresh): fresh data from q, shaped "
+            "like posterior.data, and log q at each fresh datum; got "
+            f"{type(fresh_data).__name__}."
+        )
+    data, lq = fresh_data
+    try:
+        m = _validate.check_data(data)
+    except ValueError as err:
+        raise ValueError(f"fresh_data[0]: {err}") from err
+    per_datum = jax.tree.map(lambda x: np.shape(x)[1:], data)
+    expected = jax.tree.map(lambda x: np.shape(x)[1:], posterior.data)
+    if jax.tree.structure(data) != jax.tree.structure(
+        posterior.data
+    ) or jax.tree.leaves(
+        per_datum, is_leaf=lambda x: isinstance(x, tuple)
+    ) != jax.tree.leaves(expected, is_leaf=lambda x: isinstance(x, tuple)):
+        raise ValueError(
+            "fresh_data[0] must have the structure and per-datum shapes of "
+            f"posterior.data: got {per_datum}, expected {expected} (leading axes "
+            "dropped). Draw the fresh data the way the training data were drawn."
+        )
+    return data, _check_log_q("fresh_data[1]", lq, m, "fresh_data[0]")

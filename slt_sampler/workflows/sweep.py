@@ -93,6 +93,11 @@ def run_sweep(
             "compute_cell must be a function cell -> xarray.Dataset, got "
             f"{type(compute_cell).__name__}."
         )
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"out_dir must be a directory path (str or pathlib.Path), got "
+            f"{type(out_dir).__name__} {out_dir!r}. Pass e.g. Path('results/sweep')."
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for cid in ids:  # temporary files of a write killed midway

@@ -220,10 +220,15 @@ def conjugate_regression(
     >>> m.x.shape, m.posterior.n
     ((100, 3), 100)
     """
+    _validate.check_key("rng_key", rng_key)
     d = _validate.check_int("d", d)
     n = _validate.check_int("n", n, minimum=2)
-    _validate.check_positive("sigma", sigma, "The noise standard deviation.")
-    _validate.check_positive("prior_scale", prior_scale, "The prior sd per weight.")
+    for name, value, fix in [
+        ("sigma", sigma, "The noise standard deviation."),
+        ("prior_scale", prior_scale, "The prior sd per weight."),
+    ]:
+        _validate.check_scalar(name, value, fix)
+        _validate.check_positive(name, value, fix)
     _validate.check_positive("beta", beta, "beta = 1 is the Bayes posterior.")
     k_w, k_x, k_e = jax.random.split(rng_key, 3)
     w_true = np.asarray(jax.random.normal(k_w, (d,)), np.float64) / math.sqrt(d)
@@ -279,6 +284,7 @@ def prior_sample(rng_key: PRNGKey, model: ConjugateRegression, num: int) -> Arra
     >>> prior_sample(jax.random.key(1), m, 5).shape
     (5, 2)
     """
+    _validate.check_key("rng_key", rng_key)
     _check_model(model)
     num = _check_num(num)
     chol = jnp.asarray(np.linalg.cholesky(model.prior_cov), jnp.float32)
@@ -315,6 +321,20 @@ def _check_beta(beta, allow_zero: bool = False) -> float:
     return float(beta)
 
 
+def _check_betas(betas) -> np.ndarray:
+    """A grid of β >= 0 as float64 (any shape)."""
+    fix = "Pass each beta as a number >= 0 (an inverse temperature), e.g. [0.5, 1.0]."
+    try:
+        arr = _validate.as_numbers("betas", betas)
+    except TypeError as err:
+        raise TypeError(f"{err} {fix}") from err
+    if arr is None:
+        raise TypeError(f"betas must be concrete numbers, got {betas!r}. {fix}")
+    for x in arr.reshape(-1):
+        _check_beta(x, allow_zero=True)
+    return arr.astype(np.float64)
+
+
 def posterior_sample(
     rng_key: PRNGKey, model: ConjugateRegression, beta: float, num: int
 ) -> np.ndarray:
@@ -327,6 +347,7 @@ def posterior_sample(
     >>> posterior_sample(jax.random.key(1), m, 1.0, 4).shape
     (4, 2)
     """
+    _validate.check_key("rng_key", rng_key)
     _check_model(model)
     beta = _check_beta(beta, allow_zero=True)
     num = _check_num(num)
@@ -342,6 +363,17 @@ def population_kl(model: ConjugateRegression, w) -> Array:
     dtype of ``w``.
     """
     _check_model(model)
+    fix = f"Pass parameters of shape (..., {model.dim})."
+    if not isinstance(w, jax.core.Tracer):
+        try:
+            _validate.as_numbers("w", w)
+        except TypeError as err:
+            raise TypeError(f"{err} {fix}") from err
+    if np.shape(w)[-1:] != (model.dim,):
+        raise ValueError(
+            f"w must have a last axis of size d = {model.dim}, got shape "
+            f"{np.shape(w)}. {fix}"
+        )
     w = jnp.asarray(w)
     dt = w.dtype if jnp.issubdtype(w.dtype, jnp.floating) else jnp.float32
     w0 = jnp.asarray(model.w_true, dt).reshape((1,) * (w.ndim - 1) + (-1,))
@@ -412,9 +444,7 @@ def energy_moments(model: ConjugateRegression, betas) -> tuple[np.ndarray, np.nd
     decomposition serves the whole grid (for ladders of thermodynamic integration).
     """
     _check_model(model)
-    b = np.asarray(betas, np.float64)
-    for x in b.reshape(-1):
-        _check_beta(x, allow_zero=True)
+    b = _check_betas(betas)
     sp = _spectrum(model)
     bb = b[..., None]
     den = 1.0 + bb * sp.g
@@ -548,9 +578,7 @@ def free_energy_exact(model: ConjugateRegression, betas) -> np.ndarray:
     ``F_n(β) = β(n/2) log 2πσ² + β r0/2 + ½ Σ log(1 + βg_k) − ½ Σ β² h_k²/(1 + βg_k)``.
     """
     _check_model(model)
-    b = np.asarray(betas, np.float64)
-    for x in b.reshape(-1):
-        _check_beta(x, allow_zero=True)
+    b = _check_betas(betas)
     sp = _spectrum(model)
     bb = b[..., None]
     den = 1.0 + bb * sp.g

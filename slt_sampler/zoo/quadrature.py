@@ -190,10 +190,17 @@ def regression_from_data(
     k = _validate.check_int("k", k)
     if kind == "product" and k != 1:
         raise ValueError(f"k must be 1 for kind='product', got {k}.")
-    _validate.check_positive("sigma", sigma, "The noise standard deviation.")
-    _validate.check_positive("prior_scale", prior_scale, "a of the prior.")
-    _validate.check_positive("beta", beta, "beta = 1 is the Bayes posterior.")
-    _validate.check_scalar("f_true", f_true)
+    for name, value, fix in [
+        ("sigma", sigma, "The noise standard deviation."),
+        ("prior_scale", prior_scale, "a of the prior."),
+        ("beta", beta, "beta = 1 is the Bayes posterior."),
+    ]:
+        _validate.check_scalar(name, value, fix)
+        _validate.check_positive(name, value, fix)
+    _check_f_true(f_true)
+    for name, value in (("x", x), ("y", y)):
+        if _validate.as_numbers(name, value) is None:
+            raise TypeError(f"{name} must be concrete numbers, got {value!r}.")
     x32 = np.asarray(x, np.float32)
     y32 = np.asarray(y, np.float32)
     if x32.ndim != 1 or x32.shape != y32.shape:
@@ -244,8 +251,18 @@ def regression_from_data(
     )
 
 
+def _check_f_true(f_true) -> None:
+    fix = "The true coefficient f of the data (0: the singular truth)."
+    _validate.check_scalar("f_true", f_true, fix)
+    if not math.isfinite(float(f_true)):
+        raise ValueError(f"f_true must be a finite number, got {f_true!r}. {fix}")
+
+
 def _draw(rng_key, n, f_true, sigma):
+    _validate.check_key("rng_key", rng_key)
     n = _validate.check_int("n", n, minimum=2)
+    _check_f_true(f_true)
+    _validate.check_scalar("sigma", sigma, "The noise standard deviation.")
     k_x, k_e = jax.random.split(rng_key)
     x = np.asarray(jax.random.normal(k_x, (n,)), np.float64)
     e = np.asarray(jax.random.normal(k_e, (n,)), np.float64)

