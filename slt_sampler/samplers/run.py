@@ -275,6 +275,7 @@ def sample(
         Data per block of the per-datum log-likelihood (default 8192); only with
         ``pointwise=True``.
     """
+    _validate.check_key("rng_key", rng_key)
     check_sampler_and_posterior(sampler, posterior)
     num_chains = _validate.check_int("num_chains", num_chains)
     check_point(

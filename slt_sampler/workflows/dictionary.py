@@ -13,6 +13,7 @@ comes from the same run.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -34,6 +35,7 @@ _PER_DATUM = ("log_mean_lik", "mean_loglik", "var_loglik")
 _PRIOR_BETA = 1e-6
 _LOO_MAX = 20_000_000  # draws × n above which PSIS-LOO (a full loglik array) is skipped
 _LOO_MIN_DRAWS = 25  # PSIS fits a Pareto tail of >= 5 of each chain's draws (S / 5)
+_MIN_ACCEPTANCE = 0.2  # mean Metropolis acceptance below which a rung is flagged
 _BLOCK = 5_000_000  # log-likelihoods held at once for the fresh-data B_g
 
 
@@ -77,6 +79,28 @@ def _log_mean_lik(posterior, positions: PyTree, data: PyTree) -> np.ndarray:
         block = jax.tree.map(lambda x, s=start: x[s : s + step], data)
         out.append(errors.pointwise_stats(_loglik_draws(posterior, positions, block)))
     return np.concatenate([o.log_mean_lik for o in out], axis=1)
+
+
+def _acceptance_notes(res, rungs) -> list[str]:
+    """Warn (and note) when a rung's Metropolis acceptance is so low that its chains
+    barely move: every estimate built on that rung (and F, S through the ladder) would
+    then describe the starting point, not p_β."""
+    acc = np.asarray(res.stats.get("acceptance_rate", np.ones(1)), np.float64)
+    if acc.ndim < 3:
+        return []
+    per_rung = acc.reshape(acc.shape[0], -1).mean(axis=1)
+    low = np.flatnonzero(per_rung < _MIN_ACCEPTANCE)
+    if low.size == 0:
+        return []
+    listing = ", ".join(f"β={rungs[i]:.3g}: {per_rung[i]:.2f}" for i in low)
+    msg = (
+        f"acceptance below {_MIN_ACCEPTANCE} on {low.size} rung(s) ({listing}): those "
+        "chains barely move, so their energies, and F and S through the ladder, are "
+        "not those of p_β. Give each rung its own step size, e.g. sampler=lambda b: "
+        "MALA(c / (n * b + 1)) with c chosen for acceptance 0.5-0.9."
+    )
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    return [msg]
 
 
 def thermodynamic_dictionary(
@@ -186,7 +210,7 @@ def thermodynamic_dictionary(
     )
     obs = {k: np.asarray(v, np.float64) for k, v in res.observations.items()}
     draws_per_chain = obs["n_loss"].shape[-1]
-    notes = []
+    notes = _acceptance_notes(res, rungs)
     do_loo = draws_per_chain >= _LOO_MIN_DRAWS
     if not do_loo:
         notes.append(
@@ -215,7 +239,10 @@ def thermodynamic_dictionary(
         loo = None
         if do_loo:
             ll = _loglik_draws(posterior, w_k, posterior.data)
-            loo = errors.psis_loo(ll, beta=b)
+            try:
+                loo = errors.psis_loo(ll, beta=b)
+            except ValueError as err:  # e.g. chains that never moved: no Pareto tail
+                notes.append(f"LOO skipped at β={b:.3g}: PSIS failed ({err}).")
         sl = {name: v[k] for name, v in obs.items()}
         rung = RungData(float(b), posterior.n, sl, pw, ti, loo, log_q, fresh, has_prior)
         per_beta.append(dictionary_rows(rung))

@@ -137,3 +137,20 @@ def test_every_row_matches_the_closed_forms():
     bad = [z for z in zs if abs(z[2]) > 3.5]
     assert not bad, bad
     assert len(zs) == 3 * 13
+
+
+def test_a_rung_whose_chains_do_not_move_is_flagged():
+    # one step size for every rung: far too large at β = 1 (acceptance ~0), so
+    # energies there (and F, S through the ladder) would describe the start point
+    model = conjugate_regression(jax.random.key(0), 2, 100)
+    run = DictionaryRun(num_chains=2, num_steps=40, num_warmup=0, ti_rungs=0)
+    with pytest.warns(RuntimeWarning, match=r"acceptance below .*β=1: 0\.0"):
+        d = thermodynamic_dictionary(
+            jax.random.key(1),
+            model.posterior,
+            MALA(jnp.asarray(1.0)),
+            jnp.zeros(model.dim),
+            betas=[1.0],
+            run=run,
+        )
+    assert any("acceptance below" in note for note in d.notes)
