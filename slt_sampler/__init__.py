@@ -47,6 +47,7 @@ from .workflows import DictionaryRun as DictionaryRun
 from .workflows import LLCCheckError as LLCCheckError
 from .workflows import LLCEstimate as LLCEstimate
 from .workflows import estimate_llc as estimate_llc
+from .workflows import llc_over_training as llc_over_training
 from .workflows import run_sweep as run_sweep
 from .workflows import thermodynamic_dictionary as thermodynamic_dictionary
 
@@ -75,6 +76,7 @@ __all__ = [
     "from_numpyro",
     "full_loss",
     "llc",
+    "llc_over_training",
     "logdensity",
     "meanfield_vi",
     "nested_subsamples",

@@ -736,6 +736,33 @@ def test_train_and_sgd_iterates(flat, arg, count, params0, path):
     _named(lambda: training.train(KEY, flat, W0, opt, **ok, path=path), "path")
 
 
+@given(
+    arg=st.sampled_from(
+        ["rng_key", "posterior", "checkpoints", "num_chains", "num_steps"]
+        + ["batch_size", "step_size", "refresh", "path"]
+    ),
+    bad=st.sampled_from([0, -1, 2.5, "a", float("nan"), [1]]),
+)
+def test_llc_over_training(flat, arg, bad):
+    good = {"w": jnp.zeros((3, 2))}  # three checkpoints of {"w": (2,)}
+    args = {"rng_key": KEY, "posterior": flat, "checkpoints": good}
+    kw = {"num_chains": 2, "num_steps": 400}
+    if arg in args:
+        args[arg] = {"w": jnp.zeros((3, 5))} if arg == "checkpoints" else bad
+    elif arg == "path" and not isinstance(bad, (int, float, list)):
+        return  # a string is a fine path
+    else:
+        kw[arg] = bad
+    if arg == "step_size" and bad == 2.5 or arg == "refresh" and bad == 2.5:
+        return  # valid values
+    _named(
+        lambda: s.llc_over_training(
+            args["rng_key"], args["posterior"], args["checkpoints"], **kw
+        ),
+        arg,
+    )
+
+
 # --- coverage (read by test_bad_input_properties.test_every_public_name_is_covered) ---
 
 EXEMPT = {
@@ -750,6 +777,7 @@ EXEMPT = {
     "training": "module: every name in training.__all__ is checked here too",
 }
 COVERED = {
+    "llc_over_training": "test_llc_over_training",
     "MAMS": "test_mams_fields",
     "tune_mams": "test_tune_mams",
     "sample_ladder": "test_sample_ladder_arguments",

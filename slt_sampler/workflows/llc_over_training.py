@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -313,13 +314,21 @@ def llc_over_training(
     ChainDivergenceError
         Chains at a checkpoint produced NaN/inf.
     """
+    _validate.check_key("rng_key", rng_key)
     check_posterior(posterior)
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"path must be a directory (str or pathlib.Path) or None, got "
+            f"{type(path).__name__} {path!r}."
+        )
     k = _check_checkpoints(posterior, checkpoints)
     steps = _check_steps(steps, k)
     num_chains = _validate.check_int("num_chains", num_chains)
     num_steps = _validate.check_int("num_steps", num_steps, minimum=2 * KEPT)
     num_steps -= num_steps % KEPT
+    _validate.check_scalar("step_size", step_size, "or None to calibrate.")
     _validate.check_positive("step_size", step_size, "or None to calibrate.")
+    _validate.check_scalar("refresh", refresh, "A curvature ratio > 1, e.g. 2.")
     _validate.check_positive("refresh", refresh, "A curvature ratio > 1, e.g. 2.")
     if refresh is not None and refresh <= 1:
         raise ValueError(f"refresh must be > 1 (a curvature ratio), got {refresh}.")
