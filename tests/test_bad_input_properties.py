@@ -509,6 +509,14 @@ def test_zoo_helpers(case):
     _named(lambda: zoo.param_count({"w": np.array(["a"])}), "params")
 
 
+@SETTINGS
+@given(bad=NOT_AN_INT)
+def test_digits_mlp(bad):
+    key = jax.random.key(0)
+    _named(lambda: zoo.digits_mlp(key, hidden=(bad,)), "hidden[0]")
+    _named(lambda: zoo.digits_mlp(key, n=bad), "n")
+
+
 # --- coverage -------------------------------------------------------------------------
 
 EXEMPT = {
@@ -552,6 +560,7 @@ COVERED = {
     "balanced_minimiser": test_zoo_helpers,
     "minimise": test_zoo_helpers,
     "param_count": test_zoo_helpers,
+    "digits_mlp": test_digits_mlp,
 }
 
 

@@ -7,7 +7,10 @@ energies on their own. :mod:`slt_sampler.zoo.conjugate` is a conjugate Gaussian
 regression whose free energy, energies, entropy, WBIC and Bayes / Gibbs errors are all
 exact (free energies need its normalised prior); :mod:`slt_sampler.zoo.quadrature` has
 singular 1-D / 2-D regressions (``y = w^k x``, ``y = w1 w2 x``) with exact free
-energies by quadrature.
+energies by quadrature. ``zoo.digits_mlp`` is an MLP trained on scikit-learn's digits
+(unknown λ: its ground truth is an exact sampler's value at the same w*), and
+:mod:`slt_sampler.zoo.bayes_linear` gives the linear networks a normalised prior for
+free energies and temperature-based λ.
 """
 
 from . import coefficients as coefficients
@@ -22,6 +25,7 @@ from .conjugate import population_kl as population_kl
 from .conjugate import posterior_sample as posterior_sample
 from .conjugate import prior_sample as prior_sample
 from .conjugate import wbic_exact as wbic_exact
+from .digits import digits_mlp as digits_mlp
 from .models import ZooModel as ZooModel
 from .models import balanced_minimiser as balanced_minimiser
 from .models import deep_linear as deep_linear
@@ -50,6 +54,7 @@ __all__ = [
     "conjugate_exact",
     "conjugate_regression",
     "deep_linear",
+    "digits_mlp",
     "energy_moments",
     "free_energy_exact",
     "linear_network",

@@ -1,0 +1,476 @@
+"""LLC at scale: λ̂ against Aoyagi's λ for deep linear networks from 10² to 10⁶
+parameters, and a tanh MLP on scikit-learn's digits against an exact sampler.
+
+Every model is estimated with ``estimate_llc(key, posterior)`` at the library's
+*defaults* (whatever sampler, calibration and run budget they are; ``--sampler`` and
+``--max-steps`` override them). Deep linear networks (depths 3 to 6, several ranks, not
+only square widths; n = 10⁴, β = 1/log n, γ = 1) are localised at their balanced global
+minimiser, a true minimum of L_n, so Aoyagi's λ (Aoyagi 2024; Furman & Lau 2024) is the
+estimand. For each model the study records
+
+* λ̂, its MCSE and total error σ_total, whether the adaptive run settled, the problems
+  the checks found, wall time and the process's peak memory (resident set size);
+* a second run at *twice* the first run's length (independent chains of the same key
+  family): |Δλ̂| / σ_total says whether the estimate still moves with run length;
+* for the ~10⁴-parameter DLN and the digits MLP, an exact reference: MAMS (Robnik et al.
+  2025), tuned by BlackJAX's adjusted-MCLMC tuner, at the same (n, β, γ, w*), run until
+  its MCSE is at most 1.5% of λ̂.
+
+results.json (a list of rows) is written atomically after every stage of every model;
+a rerun resumes where the last one stopped (stages already done with the same settings
+are kept; ``--fresh`` recomputes the selected models). Quick runs write to out/quick/.
+
+    python studies/llc_at_scale/run.py                   # 10² to 10⁵ and the MLP
+    python studies/llc_at_scale/run.py --include-1e6     # also the 10⁶ DLN (about 1 h+)
+    python studies/llc_at_scale/run.py --quick           # a 10² and a 10³ DLN (CI)
+    python studies/llc_at_scale/run.py --models dln_60x50x50x60_r10 digits_mlp
+"""
+
+from __future__ import annotations
+
+import os
+
+# On CPU, expose every core as a JAX device so that chains, which the driver shards over
+# all devices, run in parallel (GPU/TPU backends ignore this). Must precede importing jax.
+os.environ.setdefault(
+    "XLA_FLAGS", f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
+)
+
+import argparse
+import inspect
+import json
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from slt_sampler import estimate_llc, full_loss, llc, sample
+from slt_sampler.diagnostics._scale_figure import (
+    plot_llc_vs_run_length,
+    plot_scale_accuracy,
+    plot_wall_time,
+)
+from slt_sampler.diagnostics.results import read_rows, write_json_atomic
+from slt_sampler.estimators import _mcse
+from slt_sampler.samplers.mams import tune_mams
+from slt_sampler.zoo import models as zoo
+from slt_sampler.zoo.digits import digits_mlp
+
+HERE = Path(__file__).parent
+
+# (widths, true rank, exact reference?) by size class; d = Σ H_s H_{s+1}
+DLNS = {
+    "1e2": [([8, 6, 5, 7], 2, False)],
+    "1e3": [
+        ([20, 15, 15, 20], 5, False),  # depth 3, d = 825
+        ([18, 16, 14, 16, 18], 4, False),  # depth 4, d = 1024
+        ([14, 12, 12, 10, 12, 12, 14], 1, False),  # depth 6, d = 864
+    ],
+    "1e4": [
+        ([60, 50, 50, 60], 10, True),  # depth 3, d = 8500
+        ([50, 45, 40, 45, 50], 5, False),  # depth 4, d = 8100
+        ([40, 40, 36, 36, 36, 40, 40], 8, False),  # depth 6, d = 8672
+    ],
+    "1e5": [
+        ([200, 150, 150, 200], 20, False),  # depth 3, d = 82,500
+        ([160, 150, 140, 150, 160], 30, False),  # depth 4, d = 90,000
+        ([140, 130, 130, 130, 130, 140], 10, False),  # depth 5, d = 87,100
+    ],
+    "1e6": [([500, 500, 500, 500, 500], 50, False)],  # depth 4, d = 10⁶
+}
+QUICK_MODELS = ("dln_8x6x5x7_r2", "dln_20x15x15x20_r5")
+QUICK_MAX_STEPS = 20_000  # one adaptive chunk (its minimum): a smoke run
+EXACT_REL_MCSE = 0.015
+EXACT_MAX_STEPS = 40_000
+EXACT_CHAINS = 4
+
+
+def _dln_name(widths, r) -> str:
+    return f"dln_{'x'.join(map(str, widths))}_r{r}"
+
+
+def build_models(key, include_1e6: bool) -> dict[str, dict]:
+    """Model name -> entry (lazy ``factory``, size ``scale``, ``exact`` reference?).
+
+    Models are in order of size, so the process's peak memory, which only grows, is
+    close to each model's own. A model's ``index`` (its place in the full list) fixes
+    its keys, so it gets the same data and chains whichever models a run selects."""
+    keys = iter(jax.random.split(key, 32))
+    entries = {}
+    index = iter(range(32))
+    for scale, configs in DLNS.items():
+        for widths, r, exact in configs:
+            k, i = next(keys), next(index)
+            if scale == "1e6" and not include_1e6:
+                continue
+            entries[_dln_name(widths, r)] = {
+                "index": i,
+                "factory": (
+                    lambda k=k, w=widths, r=r: zoo.deep_linear(
+                        k, w, r, minimiser="balanced"
+                    )
+                ),
+                "scale": scale,
+                "exact": exact,
+                # the 10⁶ run alone is about an hour: its 2x rerun only on request
+                "two_x": scale != "1e6",
+                "depth": len(widths) - 1,
+                "widths": widths,
+                "rank": r,
+            }
+    k = next(keys)
+    entries["digits_mlp"] = {
+        "index": next(index),
+        "factory": lambda k=k: digits_mlp(k),
+        "scale": "mlp",
+        "exact": True,
+        "two_x": True,
+        "depth": 2,
+        "widths": [64, 16, 10],
+        "rank": None,
+    }
+    return entries
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux: KiB; macOS:
+    bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def llc_vs_steps(est) -> list[list[float]]:
+    """Raw λ̂ and its MCSE from the first ``t`` steps of the run's trace (burn-in
+    ``t/2``) on a geometric grid of ``t``: how the estimate moves with run length."""
+    trace = np.asarray(est.losses, np.float64)
+    total = trace.shape[1]
+    grid = np.unique(np.geomspace(min(1000, total), total, 12).astype(int))
+    out = []
+    for t in grid:
+        if t // 2 < 4:
+            continue
+        r = llc(trace[:, t // 2 : t], est.result.init_loss, n=est.n, beta=est.beta)
+        out.append([int(t), r.llc, r.llc_mcse])
+    return out
+
+
+def main_stage(key, model, options: dict) -> dict:
+    """λ̂ at the library's defaults (plus ``options``)."""
+    t0 = time.perf_counter()
+    est = estimate_llc(key, model.posterior, **options)
+    wall = time.perf_counter() - t0
+    r = est.result
+    return {
+        "llc": r.llc,
+        "llc_mcse": r.llc_mcse,
+        "llc_sigma": r.llc_sigma,
+        "llc_raw": r.llc_raw,
+        "llc_bias": r.llc_bias,
+        "rhat": r.rhat,
+        "ess": r.ess,
+        "settled": bool(est.settled),
+        "problems": [f"[{p.cause}] {p.message}" for p in est.problems],
+        "center_gradient_decrement": est.center_check.decrement
+        if est.center_check is not None
+        else None,
+        "end_configurational_temperature": est.end_configurational_temperature,
+        "sampler": est.sampler,
+        "step_size": est.step_size,
+        "batch_size": est.batch_size,
+        "n": est.n,
+        "beta": est.beta,
+        "gamma": est.gamma,
+        "num_chains": est.num_chains,
+        "num_steps": est.num_steps,
+        "burn_in": est.burn_in,
+        "gamma_sensitivity": {f"{g:g}": v for g, v in est.gamma_sensitivity.items()},
+        "wall_seconds": wall,
+        "compile_seconds": est.compile_seconds,
+        "steps_per_second": est.steps_per_second,
+        "peak_rss_mb": _peak_rss_mb(),
+        "llc_vs_steps": llc_vs_steps(est),
+    }
+
+
+def double_stage(key, model, options: dict, row: dict) -> dict:
+    """A fixed run of twice the main run's length, on independent chains."""
+    t0 = time.perf_counter()
+    est = estimate_llc(
+        jax.random.fold_in(key, 2),
+        model.posterior,
+        **{**options, "num_steps": 2 * row["num_steps"]},
+    )
+    r = est.result
+    delta = r.llc - row["llc"]
+    return {
+        "llc_2x": r.llc,
+        "llc_2x_mcse": r.llc_mcse,
+        "llc_2x_sigma": r.llc_sigma,
+        "num_steps_2x": est.num_steps,
+        "wall_seconds_2x": time.perf_counter() - t0,
+        "run_length_z": abs(delta) / row["llc_sigma"] if row["llc_sigma"] > 0 else None,
+        "run_length_z_combined": abs(delta) / math.hypot(row["llc_sigma"], r.llc_sigma),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def exact_reference(key, posterior) -> dict:
+    """λ̂ from MAMS (tuned per chain by BlackJAX's adjusted-MCLMC tuner, pooled),
+    extended in doublings until its MCSE is at most 1.5% of λ̂ and the two halves of
+    the kept trace agree within 2 MCSE (burn-in: the first half of every run), or
+    ``EXACT_MAX_STEPS`` steps per chain."""
+    t0 = time.perf_counter()
+    steps, max_steps = 5000, EXACT_MAX_STEPS
+    k_tune, k_run = jax.random.split(key)
+    smp, start = tune_mams(
+        k_tune, posterior, posterior.center, num_chains=EXACT_CHAINS, num_steps=steps
+    )
+    init_loss = float(full_loss(posterior, posterior.center))
+    nbeta = float(posterior.nbeta)
+    traces = []
+    while True:
+        k_run, k = jax.random.split(k_run)
+        res = sample(
+            k,
+            smp,
+            posterior,
+            start,
+            num_chains=EXACT_CHAINS,
+            num_steps=steps,
+            chains_axis=True,
+            progress=None,
+        )
+        if res.diverged.any():
+            raise RuntimeError("the MAMS reference diverged; no reference recorded")
+        traces.append(np.asarray(res.losses, np.float64))
+        trace = np.concatenate(traces, axis=1)
+        kept = trace[:, trace.shape[1] // 2 :]
+        lam = nbeta * (kept.mean() - init_loss)
+        mcse = nbeta * _mcse.mcse_mean(kept)
+        total = trace.shape[1]
+        half = kept.shape[1] // 2  # the chains share a start: R-hat misses a transient
+        drift = nbeta * abs(kept[:, :half].mean() - kept[:, half:].mean())
+        stationary = drift <= 2 * nbeta * math.hypot(
+            _mcse.mcse_mean(kept[:, :half]), _mcse.mcse_mean(kept[:, half:])
+        )
+        if (mcse <= EXACT_REL_MCSE * abs(lam) and stationary) or total >= max_steps:
+            break
+        start, steps = res.final_state.position, min(total, max_steps - total)
+    return {
+        "exact_llc": lam,
+        "exact_llc_mcse": mcse,
+        "exact_sampler": "mams",
+        "exact_num_chains": EXACT_CHAINS,
+        "exact_num_steps": int(total),
+        "exact_rhat": _mcse.rhat(kept),
+        "exact_stationary": bool(stationary),
+        "exact_acceptance": float(np.mean(res.stats["acceptance_rate"])),
+        "exact_wall_seconds": time.perf_counter() - t0,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def finish_row(row: dict) -> dict:
+    """Derived columns (relative errors, z-scores); stages not run are null."""
+    for k in ("llc_2x", "llc_2x_sigma", "run_length_z", "exact_llc", "exact_llc_mcse"):
+        row.setdefault(k, None)
+    lam = row.get("true_lambda")
+    sigma = row.get("llc_sigma") or float("nan")
+    if lam and row.get("llc") is not None:
+        row["rel_error"] = row["llc"] / lam - 1
+        row["z_vs_true"] = (row["llc"] - lam) / sigma
+    if row.get("exact_llc") is not None and row.get("llc") is not None:
+        ref = row["exact_llc"]
+        row["rel_error_vs_exact"] = row["llc"] / ref - 1
+        row["z_vs_exact"] = (row["llc"] - ref) / math.hypot(
+            sigma, row["exact_llc_mcse"]
+        )
+    return row
+
+
+def print_header() -> None:
+    print(
+        f"{'model':<34} {'d':>9} {'λ':>8} {'λ̂ ± σ_total':>18} {'err':>7} "
+        f"{'set':>3} {'2x z':>5} {'exact ± mcse':>16} {'vs ex':>6} "
+        f"{'wall':>7} {'RSS MB':>7}",
+        flush=True,
+    )
+
+
+def print_row(row: dict) -> None:
+    def num(key, fmt, width):
+        v = row.get(key)
+        return f"{v:{fmt}}".rjust(width) if v is not None else "—".rjust(width)
+
+    lam = row.get("true_lambda")
+    exact = (
+        f"{row['exact_llc']:.1f} ± {row['exact_llc_mcse']:.1f}"
+        if row.get("exact_llc") is not None
+        else "—"
+    )
+    err = row.get("rel_error", row.get("rel_error_vs_exact"))
+    vs_ex = row.get("rel_error_vs_exact")
+    print(
+        f"{row['model']:<34} {row['d']:>9,} "
+        f"{(f'{lam:.1f}' if lam else '—'):>8} "
+        f"{row.get('llc', float('nan')):>9.1f} ± {row.get('llc_sigma', 0):<6.1f} "
+        f"{(f'{100 * err:+.1f}%' if err is not None else '—'):>7} "
+        f"{('yes' if row.get('settled') else 'NO'):>3} "
+        f"{num('run_length_z', '.2f', 5)} {exact:>16} "
+        f"{(f'{100 * vs_ex:+.1f}%' if vs_ex is not None else '—'):>6} "
+        f"{num('wall_seconds', '.0f', 6)}s {num('peak_rss_mb', '.0f', 7)}",
+        flush=True,
+    )
+
+
+def parse_args(argv) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="2 small DLNs, capped (CI)")
+    ap.add_argument("--models", nargs="+", metavar="MODEL", help="models to run")
+    ap.add_argument(
+        "--include-1e6",
+        action="store_true",
+        help="also the 10⁶-parameter DLN (about an hour or more on 2 cores)",
+    )
+    ap.add_argument(
+        "--sampler", default=None, help="estimate_llc's sampler (default: its own)"
+    )
+    ap.add_argument(
+        "--max-steps", type=int, default=None, help="estimate_llc's max_steps"
+    )
+    ap.add_argument("--skip-2x", action="store_true", help="skip the 2x-length runs")
+    ap.add_argument(
+        "--with-2x-1e6",
+        action="store_true",
+        help="also rerun the 10⁶ DLN at twice its length (off by default: hours)",
+    )
+    ap.add_argument("--out", type=Path, help="output dir (default out/ or out/quick/)")
+    ap.add_argument(
+        "--fresh", action="store_true", help="recompute the selected models"
+    )
+    return ap.parse_args(argv)
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with each row of ``new`` replacing the same model and settings."""
+
+    def key(row):
+        return row.get("model"), json.dumps(row.get("settings"), sort_keys=True)
+
+    fresh = {key(r): r for r in new}
+    merged = [fresh.pop(key(r), r) for r in old]
+    return merged + list(fresh.values())
+
+
+def run_model(key, name, entry, row, options, args, save) -> dict:
+    """Run the stages of one model that ``row`` does not hold yet, saving after each
+    (the model is built only if a stage is missing)."""
+    two_x = (entry["two_x"] or args.with_2x_1e6) and not args.skip_2x
+    todo = {
+        "main": row.get("llc") is None,
+        "2x": two_x and row.get("llc_2x") is None,
+        "exact": entry["exact"] and row.get("exact_llc") is None,
+    }
+    if not any(todo.values()):
+        return finish_row(row)
+    model = entry["factory"]()
+    row.update(
+        model=name,
+        d=model.dim,
+        scale=entry["scale"],
+        depth=entry["depth"],
+        widths=entry["widths"],
+        rank=entry["rank"],
+        true_lambda=model.true.lam if model.true is not None else None,
+        multiplicity=model.true.multiplicity if model.true is not None else None,
+        description=model.description,
+    )
+    if todo["main"]:
+        row.update(main_stage(key, model, options))
+        save(finish_row(row))
+    if todo["2x"]:
+        row.update(double_stage(key, model, options, row))
+        save(finish_row(row))
+    if todo["exact"]:
+        row.update(exact_reference(jax.random.fold_in(key, 3), model.posterior))
+        save(finish_row(row))
+    return finish_row(row)
+
+
+def llc_defaults() -> dict:
+    """``estimate_llc``'s keyword defaults as strings: part of a row's settings, so a
+    change of the library's defaults reruns the models instead of reusing old rows."""
+    params = inspect.signature(estimate_llc).parameters.values()
+    return {p.name: repr(p.default) for p in params if p.default is not p.empty}
+
+
+def main(argv=None) -> list[dict]:
+    """Run the selected models; return their rows (merged into results.json)."""
+    args = parse_args(argv)
+    key = jax.random.key(args.seed)
+    entries = build_models(key, args.include_1e6 or bool(args.models))
+    if args.models:
+        unknown = sorted(set(args.models) - set(entries))
+        if unknown:
+            sys.exit(f"unknown models {unknown}; choose from {list(entries)}")
+    selected = set(args.models or (QUICK_MODELS if args.quick else entries))
+    out = args.out or HERE / "out" / ("quick" if args.quick else "")
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    options = {}
+    if args.sampler is not None:
+        options["sampler"] = args.sampler
+    max_steps = QUICK_MAX_STEPS if args.quick else args.max_steps
+    if max_steps is not None:
+        options["max_steps"] = max_steps
+    settings = {
+        "seed": args.seed,
+        "quick": args.quick,
+        **options,
+        "estimate_llc_defaults": llc_defaults(),
+    }
+    old = read_rows(results_path)
+    done = (
+        {}
+        if args.fresh
+        else {r["model"]: r for r in old if r.get("settings") == settings}
+    )
+    rows: list[dict] = []
+
+    def save(row):
+        write_json_atomic(results_path, merge_rows(old, [*rows, row]))
+
+    print_header()
+    for name, entry in entries.items():
+        if name not in selected:
+            continue
+        row = dict(done.get(name, {}), settings=settings)
+        row = run_model(
+            jax.random.fold_in(key, 1000 + entry["index"]),
+            name,
+            entry,
+            row,
+            options,
+            args,
+            save,
+        )
+        rows.append(row)
+        print_row(row)
+    write_json_atomic(results_path, merge_rows(old, rows))
+    if rows:
+        plot_scale_accuracy(rows, path=out / "llc_vs_lambda.png")
+        plot_llc_vs_run_length(rows, path=out / "llc_vs_run_length.png")
+        plot_wall_time(rows, path=out / "wall_time.png")
+    print(f"\nwrote {results_path} and plots in {out}/")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
