@@ -9,7 +9,7 @@ ratio of median chain-steps/s is the cost of putting β on a vmap axis (issue 10
 asks for ≥ 0.8). Writes benchmarks/results/ladder_speed.json atomically. Run it on an
 idle machine:
 
-    python benchmarks/ladder_speed.py [--rungs 16] [--chains 4] [--steps 2000]
+    python benchmarks/ladder_speed.py [--rungs 16] [--chains 4] [--steps 20000]
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rungs", type=int, default=16)
     ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--dim", type=int, default=10)
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "ladder_speed.json")
