@@ -22,7 +22,6 @@ os.environ.setdefault(
 )
 
 import argparse
-import itertools
 import time
 import warnings
 from pathlib import Path
@@ -30,12 +29,11 @@ from pathlib import Path
 import jax
 import optax
 
-from slt_sampler import estimate_llc, tempered_posterior
+from slt_sampler import estimate_llc
 from slt_sampler.diagnostics.results import write_json_atomic
 from slt_sampler.samplers import run as driver
 from slt_sampler.training import train
 from slt_sampler.workflows.llc_over_training import llc_over_training
-from slt_sampler.zoo import models as zoo
 
 HERE = Path(__file__).parent
 SIGMA = 0.25
@@ -46,21 +44,10 @@ def trajectory(key, num_checkpoints: int):
     import sys
 
     sys.path.insert(0, str(HERE.parent / "studies" / "llc_over_training"))
-    from run import WIDTHS, dln_data  # the study's data, one definition
+    from run import dln_problem  # the study's data and start, one definition
 
     k_data, k_init, k_train = jax.random.split(key, 3)
-    x, y = dln_data(k_data)
-    params0 = [
-        1e-5 * jax.random.normal(jax.random.fold_in(k_init, i), (b, a))
-        for i, (a, b) in enumerate(itertools.pairwise(WIDTHS))
-    ]
-    post = tempered_posterior(
-        zoo.linear_network_loglik(SIGMA),
-        (x, y),
-        gamma=1.0,
-        center=params0,
-        full_loss_fn=zoo.linear_network_full_loss(SIGMA),
-    )
+    post, params0 = dln_problem(k_data, k_init)
     steps = 4000
     every = max(1, steps // (num_checkpoints - 1))
     traj = train(

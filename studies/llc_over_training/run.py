@@ -80,8 +80,9 @@ def dln_data(key):
     return x, y
 
 
-def run_dln(key, cfg, out: Path) -> dict:
-    k_data, k_init, k_train, k_llc = jax.random.split(key, 4)
+def dln_problem(k_data, k_init):
+    """The DLN's posterior (γ = 1, centred at the start) and its small initialisation
+    (1e-5), shared with benchmarks/llc_over_training.py."""
     x, y = dln_data(k_data)
     params0 = [
         1e-5 * jax.random.normal(jax.random.fold_in(k_init, i), (b, a))
@@ -94,6 +95,12 @@ def run_dln(key, cfg, out: Path) -> dict:
         center=params0,
         full_loss_fn=zoo.linear_network_full_loss(SIGMA),
     )
+    return post, params0
+
+
+def run_dln(key, cfg, out: Path) -> dict:
+    k_data, k_init, k_train, k_llc = jax.random.split(key, 4)
+    post, params0 = dln_problem(k_data, k_init)
     t0 = time.perf_counter()
     traj = train(
         k_train,
