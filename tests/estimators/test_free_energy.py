@@ -232,16 +232,17 @@ def _sampled_ti(model, betas, prior_draws, starts, *, seed, steps=3000, burn=100
 
 
 @pytest.mark.slow
-def test_sampled_ti_conjugate():
-    model = zoo.conjugate_regression(jax.random.key(31), 2, n=10_000)
+@pytest.mark.parametrize("d", [2, 10, 50])
+def test_sampled_ti_conjugate(d):
+    model = zoo.conjugate_regression(jax.random.key(31), d, n=10_000)
     truth = float(zoo.free_energy_exact(model, 1.0))
-    betas = _pilot_ladder(model, 24)
+    betas = _pilot_ladder(model, 24 if d == 2 else 32)
     w0 = np.asarray(zoo.prior_sample(jax.random.key(32), model, 8000), np.float64)
     prior = _n_loss(model, w0).reshape(4, 2000)
 
     def starts(key, b):  # near the posterior mean, at the posterior's scale
         mean = zoo.conjugate_exact(model, b).post_mean
-        return mean[None, :] + jax.random.normal(key, (4, 2)) / math.sqrt(
+        return mean[None, :] + jax.random.normal(key, (4, d)) / math.sqrt(
             10_000 * b + 1
         )
 
