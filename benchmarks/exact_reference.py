@@ -105,6 +105,7 @@ def measure(name, key, post, w_star, init_loss, chains, steps, tune_steps):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -118,8 +119,8 @@ def main() -> None:
         tune_steps = 100
     rows = []
     for i, (label, (widths, r)) in enumerate(MODELS.items()):
-        if args.quick and i:
-            break
+        if args.quick and i or label not in args.models:
+            continue
         model = deep_linear(jax.random.key(args.seed), widths, r, minimiser="balanced")
         post, w_star = model.posterior, model.w_star
         init_loss = float(full_loss(post, w_star))
