@@ -47,7 +47,7 @@ from .. import _validate
 from ..posterior.base import TemperedPosterior, tempered_posterior
 from ..types import PRNGKey
 from . import coefficients
-from .models import _check_widths, _product, aligned_low_rank, balanced_minimiser
+from .models import _check_widths, _product, balanced_minimiser, true_network
 
 __all__ = [
     "BayesLinearNetwork",
@@ -151,17 +151,7 @@ def bayes_linear_network(
             "rank is at most min(widths)."
         )
     k_true, k_x, k_e = jax.random.split(rng_key, 3)
-    if len(widths) == 2:
-        w_true = [jax.random.normal(k_true, (widths[1], widths[0]))]
-        w_true = [w_true[0] / math.sqrt(widths[0])]
-        true = coefficients.regular(widths[0] * widths[1])
-    else:
-        w_true = aligned_low_rank(k_true, widths, r)
-        true = (
-            coefficients.reduced_rank_regression(widths[0], widths[2], widths[1], r)
-            if len(widths) == 3
-            else coefficients.deep_linear_network(widths, r)
-        )
+    w_true, true = true_network(k_true, widths, r)
     x = jax.random.normal(k_x, (n, widths[0]))
     noise = sigma * jax.random.normal(k_e, (n, widths[-1]))
     if common_noise is not None:

@@ -178,6 +178,22 @@ def minimise(loss_fn, w0, *, num_steps: int = 1000, tol: float = 1e-7):
     return run(w0)
 
 
+def true_network(rng_key: PRNGKey, widths, r: int):
+    """The true layers of a linear network and its exact (λ, m): a random
+    ``N(0, 1/d)`` map for widths ``[d, N]`` (regular), else :func:`aligned_low_rank`
+    layers of rank ``r`` (reduced-rank regression for three widths, Aoyagi's deep
+    linear network beyond)."""
+    if len(widths) == 2:
+        w = jax.random.normal(rng_key, (widths[1], widths[0])) / math.sqrt(widths[0])
+        return [w], coefficients.regular(widths[0] * widths[1])
+    true = (
+        coefficients.reduced_rank_regression(widths[0], widths[2], widths[1], r)
+        if len(widths) == 3
+        else coefficients.deep_linear_network(widths, r)
+    )
+    return aligned_low_rank(rng_key, widths, r), true
+
+
 def linear_network(
     rng_key: PRNGKey,
     widths,
@@ -227,18 +243,7 @@ def linear_network(
             f"minimiser must be 'aligned' or 'balanced', got {minimiser!r}."
         )
     k_true, k_x, k_e = jax.random.split(rng_key, 3)
-    if len(widths) == 2:
-        w_true = [
-            jax.random.normal(k_true, (widths[1], widths[0])) / math.sqrt(widths[0])
-        ]
-        true = coefficients.regular(widths[0] * widths[1])
-    else:
-        w_true = aligned_low_rank(k_true, widths, r)
-        true = (
-            coefficients.reduced_rank_regression(widths[0], widths[2], widths[1], r)
-            if len(widths) == 3
-            else coefficients.deep_linear_network(widths, r)
-        )
+    w_true, true = true_network(k_true, widths, r)
     x = jax.random.normal(k_x, (n, widths[0]))
     y = x @ _product(w_true).T + sigma * jax.random.normal(k_e, (n, widths[-1]))
     loglik = linear_network_loglik(sigma)
