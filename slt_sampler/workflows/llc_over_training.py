@@ -6,8 +6,9 @@ Hoogland et al. 2024, "The developmental landscape of in-context learning") is
 one compiled sampler, so all checkpoints share one executable, and the SGLD step is
 calibrated once and reused while the geometry allows.
 
-**Refresh rule.** The step ε is calibrated (:func:`~slt_sampler.calibrate_sgld`, by
-the configurational temperature) at checkpoint ``calibrate_at``; with it we record the
+**Refresh rule.** The step ε is calibrated by the configurational temperature (the rule
+of :func:`~slt_sampler.calibrate_sgld`, with every trial a full checkpoint run of the
+one compiled sampler) at checkpoint ``calibrate_at``; with it we record the
 curvature ρ_ref (spectral radius of ∇²U at that checkpoint). At each checkpoint k the
 spectral radius ρ_k is measured before sampling: if ``ρ_k / ρ_ref`` leaves
 ``[1/refresh, refresh]`` the step is recalibrated there (if that is impossible, at a
@@ -17,7 +18,9 @@ fixed, and kept when it fell: an untested step is never enlarged). After samplin
 chains behaved as at a minimum (none settled below ``L_n(w*)``) and their
 configurational temperature is hot, ``T_conf − 1 > tolerance + 2 se``, ε is shrunk as
 in the calibration (by ``clip(0.8 tol/(T−1), 0.1, 0.7)``) and the checkpoint is run
-again, once. At a saddle (a plateau of saddle-to-saddle training) the chains descend
+again, once; if it is cold, ``T_conf − 1 < −(tolerance + 2 se)`` (a step shrunk at
+earlier saddles, too small for the chains to equilibrate in the run), the step is
+calibrated afresh there. At a saddle (a plateau of saddle-to-saddle training) the chains descend
 below w* and are not in equilibrium, so ``T_conf`` is not a test of the step there.
 """
 
@@ -39,9 +42,10 @@ from ..diagnostics.results import atomic_path, write_json_atomic
 from ..estimators.plateaus import Plateau, find_plateaus
 from ..posterior.base import TemperedPosterior, check_posterior
 from ..samplers import run as _driver
-from ..samplers.calibrate import CalibrationConfig, calibrate_sgld, check_config
+from ..samplers.calibrate import CalibrationConfig, check_config
 from ..types import PRNGKey, PyTree
 from ._checkpoint_llc import KEPT, CheckpointLLC, checkpoint_llc, curvature_and_gradient
+from .llc import ChainDivergenceError
 
 _ROW_FIELDS = (
     "step",
@@ -73,8 +77,9 @@ class LLCOverTraining(NamedTuple):
     time of each; ``losses`` the ``(checkpoint, chain,
     draw)`` L_n traces after burn-in; ``plateaus`` those of the loss curve
     (:func:`~slt_sampler.estimators.plateaus.find_plateaus`); ``compiles`` the sampler
-    executables compiled during the call (1 when the step is never recalibrated: the
-    calibration's own trial runs add theirs).
+    executables compiled during the call: 1 on a fresh process (calibration trials,
+    reruns and every checkpoint share it), 0 when an earlier call of the same shapes
+    compiled it.
     """
 
     steps: np.ndarray
@@ -293,7 +298,9 @@ def llc_over_training(
         Curvature ratio beyond which the step is recalibrated (module docstring);
         ``None`` keeps one step for all checkpoints (no refresh, no rerun).
     calibration
-        :class:`~slt_sampler.CalibrationConfig` of every calibration.
+        :class:`~slt_sampler.CalibrationConfig` of every calibration (its
+        ``tolerance``, ``max_trials`` and ``init_step_size``; each trial is a full
+        checkpoint run of ``num_steps``, so ``num_steps`` of the config is unused).
     path
         Directory for per-checkpoint results, written atomically as each finishes;
         a rerun with the same path and settings skips finished checkpoints.
@@ -358,6 +365,8 @@ def llc_over_training(
         "calibrate_at": requested_at,  # as given: -1 survives a longer trajectory
         "refresh": float(refresh) if refresh is not None else 0.0,
         "key": _fingerprint(_key_data(rng_key)),
+        # 2: calibration trials are checkpoint runs (results of 1 are not comparable)
+        "method": 2,
     }
     store = _Store(path, settings)
     at = [jax.tree.map(lambda x, i=i: jnp.asarray(x[i]), checkpoints) for i in range(k)]
@@ -421,6 +430,8 @@ class _Runner:
         self.key, self.posterior, self.at = key, posterior, at
         self.s, self.cfg = settings, calibration
         self.eps, self.rho_ref = step_size, None
+        self.trial = None  # (checkpoint, CheckpointLLC) of the accepted calibration
+        self.notes = {}  # calibration notes for checkpoints not yet run
 
     def _post(self, i):
         return self.posterior.replace(center=self.at[i])
@@ -430,23 +441,43 @@ class _Runner:
         return float(curvature_and_gradient(self._post(i), self.at[i], key)[0])
 
     def _calibrate(self, i) -> str:
-        post = self._post(i)
-        try:
-            cal = calibrate_sgld(
-                jax.random.fold_in(jax.random.fold_in(self.key, i), 11),
-                post,
-                self.at[i],
-                batch_size=self.s["batch_size"] or None,
-                num_chains=self.s["num_chains"],
-                num_steps=self.cfg.num_steps,
-                tolerance=self.cfg.tolerance,
-                max_trials=self.cfg.max_trials,
-                init_step_size=self.cfg.init_step_size,
-            )
-        except ValueError as err:  # not confining here (a saddle): rescale instead
-            return f"calibration impossible ({err}); kept ε·ρ fixed"
-        self.eps = cal.step_size
-        return f"calibrated at checkpoint {i}: {cal.reason}"
+        """Shrink ε at checkpoint ``i`` until ``T_conf − 1 <= tolerance``.
+
+        Every trial is a full checkpoint run (:func:`checkpoint_llc`, the same shape
+        as the production runs), so calibrating compiles nothing new: the trial starts
+        at ``2·tolerance/ρ_i`` (or ``calibration.init_step_size``) and shrinks as in
+        :func:`~slt_sampler.calibrate_sgld`. The accepted trial is kept and becomes
+        checkpoint ``i``'s result if ``i`` is the one being run with this step."""
+        tol, cfg = self.cfg.tolerance, self.cfg
+        rho = self._rho(i)
+        eps = cfg.init_step_size if cfg.init_step_size is not None else 2 * tol / rho
+        key = jax.random.fold_in(self.key, i)  # the checkpoint's own key: a trial at
+        tried = []  # the step finally used is exactly checkpoint i's production run
+        for t in range(cfg.max_trials):
+            try:
+                out = self._one(key, i, eps)
+            except ChainDivergenceError:
+                tried.append(f"{eps:.3g} diverged")
+                eps *= 0.1
+                continue
+            if out.below:  # a saddle: chains descend, T_conf is no test of ε here
+                return f"calibration impossible at checkpoint {i} (not a minimum)"
+            excess = out.t_conf - 1
+            tried.append(f"{eps:.3g}: T_conf {out.t_conf:.3f}")
+            if excess <= tol:
+                self.eps, self.trial = eps, (i, out)
+                return (
+                    f"calibrated at checkpoint {i}: ε {eps:.3g}, T_conf "
+                    f"{out.t_conf:.3f} ± {out.t_conf_se:.3f} (trial {t + 1})"
+                )
+            shrink = 0.1 if excess > 10 * tol else 0.8 * tol / excess
+            eps *= float(np.clip(shrink, 0.1, 0.7))
+        self.eps = eps if self.eps is None else min(self.eps, eps)
+        return (
+            f"calibration at checkpoint {i} found no step with T_conf − 1 <= {tol} in "
+            f"{cfg.max_trials} trials ({'; '.join(tried)}); using the next smaller "
+            f"step {self.eps:.3g}"
+        )
 
     def _ensure_step(self, i) -> str:
         reason = ""
@@ -461,7 +492,8 @@ class _Runner:
                         "step_size."
                     )
             self.rho_ref = self._rho(c)
-            reason = reason if c == i else ""
+            if c != i:
+                self.notes[c], reason = reason, ""
         if not self.s["refresh"]:
             return reason
         rho = self._rho(i)
@@ -478,24 +510,37 @@ class _Runner:
     def run(self, i):
         why = self._ensure_step(i)
         key = jax.random.fold_in(self.key, i)
-        out = self._one(key, i)
+        why = "; ".join(w for w in (self.notes.pop(i, ""), why) if w)
+        trial = self.trial
+        reuse = trial is not None and trial[0] == i and trial[1].step_size == self.eps
+        out = trial[1] if reuse else self._one(key, i, self.eps)
         tol = self.cfg.tolerance
         hot = out.t_conf - 1 > tol + 2 * out.t_conf_se
-        if self.s["refresh"] and not out.below and hot:
+        cold = out.t_conf - 1 < -(tol + 2 * out.t_conf_se)
+        if self.s["refresh"] and not out.below and cold:
+            # a step inherited from saddles can be too small to equilibrate here
+            why += f"; T_conf {out.t_conf:.3f} cold: " + self._calibrate(i)
+            trial = self.trial
+            if trial is not None and trial[0] == i and trial[1].step_size == self.eps:
+                out = trial[1]
+            elif self.eps != out.step_size:
+                out = self._one(key, i, self.eps)
+            self.rho_ref = out.curvature
+        elif self.s["refresh"] and not out.below and hot:
             shrink = float(np.clip(0.8 * tol / (out.t_conf - 1), 0.1, 0.7))
             why += f"; T_conf {out.t_conf:.3f} hot: ε ×{shrink:.2g}, rerun"
             self.eps *= shrink
             self.rho_ref = out.curvature
-            out = self._one(key, i)
+            out = self._one(key, i, self.eps)
         row = _row(out, why.strip("; "))
         row["rho_ref"] = float(self.rho_ref)
         return row, out.trace
 
-    def _one(self, key, i) -> CheckpointLLC:
+    def _one(self, key, i, eps) -> CheckpointLLC:
         return checkpoint_llc(
             key,
             self._post(i),
-            self.eps,
+            eps,
             batch_size=self.s["batch_size"] or None,
             num_chains=self.s["num_chains"],
             num_steps=self.s["num_steps"],

@@ -156,6 +156,13 @@ def run_dln(key, cfg, out: Path) -> dict:
                 ),
                 "final": final,
                 "chains_fell_below_w_star": bool(res.below[p.index]),
+                # cold chains (T_conf well below 1) had not equilibrated: at a
+                # saddle a step small enough for its stiff directions is too small
+                # to explore the rest in the run, so λ̂ there is no LLC either
+                "t_conf": float(res.t_conf[p.index]),
+                "equilibrated": bool(
+                    res.t_conf[p.index] >= 1 - 0.03 - 2 * res.t_conf_se[p.index]
+                ),
                 "singular_values": svals[p.index].round(4).tolist(),
             }
         )
@@ -285,7 +292,8 @@ def main(argv=None) -> dict:
         results["mlp"] = run_mlp(k_mlp, cfg, out)
         write_json_atomic(out / "results.json", results)
     print(
-        "\nplateau  steps            rank  λ(Aoyagi)   λ̂ ± σ            rel.   saddle"
+        "\nplateau  steps            rank  λ(Aoyagi)   λ̂ ± σ            rel.   "
+        "below w*  T_conf"
     )
     for p in results["plateaus"]:
         print(
@@ -293,11 +301,12 @@ def main(argv=None) -> dict:
             f"  {p['rank']:>4}  {p['aoyagi_lambda']:>9g}   {p['llc']:>9.4g} ± "
             f"{p['llc_sigma']:<7.2g} "
             + (
-                "    n/a  "  # a saddle: λ̂ is not an LLC there
-                if p["chains_fell_below_w_star"]
+                "    n/a  "  # a saddle or cold chains: λ̂ is not an LLC there
+                if p["chains_fell_below_w_star"] or not p["equilibrated"]
                 else f"{100 * p['rel_error']:>+7.1f}%  "
             )
-            + f"{'yes' if p['chains_fell_below_w_star'] else 'no'}"
+            + f"{'yes' if p['chains_fell_below_w_star'] else 'no':>8}  "
+            + f"{p['t_conf']:.3f}{'' if p['equilibrated'] else ' (cold)'}"
         )
     print(
         f"sampler compiled {results['sampler_compiles']}× for "

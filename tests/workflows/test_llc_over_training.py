@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from slt_sampler import CalibrationConfig
+from slt_sampler.samplers import run as driver
 from slt_sampler.workflows.llc_over_training import llc_over_training
 from slt_sampler.zoo import models as zoo
 
@@ -39,6 +41,32 @@ def test_one_compile_for_all_checkpoints_and_lambda_at_minima(model):
     z = (res.llc - 1.5) / res.llc_sigma
     assert np.all(np.abs(z) < 4), (res.llc, res.llc_sigma)
     assert 0.05 < np.mean(res.llc_sigma) < 1.0  # error bars neither absent nor absurd
+
+
+def test_calibration_and_refresh_share_the_one_executable(monkeypatch):
+    """Calibrating (several trial steps from a deliberately large first step) and
+    recalibrating where the curvature changed compile no second sampler. The
+    checkpoints are one RRR minimiser moved along the rescaling symmetry
+    (A, B) -> (cA, B/c): all minima, with curvature growing like c²."""
+    monkeypatch.setattr(driver, "_COMPILED", {})  # a fresh process
+    rrr = zoo.reduced_rank(jax.random.key(0), 3, 3, 2, 1, n=1000, minimiser="balanced")
+    a, b = rrr.w_star
+    cs = jnp.array([1.0, 1.0, 3.0, 3.0])
+    ck = [a[None] * cs[:, None, None], b[None] / cs[:, None, None]]
+    res = llc_over_training(
+        jax.random.key(5),
+        rrr.posterior,
+        ck,
+        num_steps=1000,
+        num_chains=2,
+        calibrate_at=0,
+        calibration=CalibrationConfig(init_step_size=1e-2),
+    )
+    assert res.compiles == 1 and len(driver._COMPILED) == 1
+    notes = " ".join(res.refreshed)
+    assert "calibrated at checkpoint 0" in notes and "trial 1)" not in notes, notes
+    assert "calibrated at checkpoint 2" in notes, notes
+    assert res.step_size[2] < res.step_size[0] / 2  # the stiffer minimum, a smaller ε
 
 
 def test_resume_skips_finished_checkpoints(model, tmp_path):
