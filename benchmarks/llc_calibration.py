@@ -1,13 +1,16 @@
 """Do λ̂'s error bars tell the truth? z-scores of default ``estimate_llc`` over seeds.
 
 For each model and seed (a fresh dataset, w* and chains per seed) the default
-estimate (calibrated SGLD) is compared with the exact value *at the same* (n, β, γ, w*):
+estimate (``sampler="auto"``: MAMS on these models; ``--sampler sgld`` for calibrated
+SGLD, written to ``llc_calibration_sgld.json``) is compared with the exact value *at
+the same* (n, β, γ, w*), w* a minimum (the DLN's balanced minimiser):
 
 * regular linear regression: closed form. The localised tempered posterior is Gaussian
   with precision ``nβC/σ² + γI`` (``C = XᵀX/n``) around w*, so
   ``λ_exact = ½ Σ h_i/(h_i + γ)`` with ``h_i`` the eigenvalues of ``nβC/σ²``;
-* reduced-rank regression and deep linear networks: the exact (Metropolis-adjusted)
-  MALA sampler, run until its own MCSE is ≤ 0.5% of λ̂.
+* reduced-rank regression and deep linear networks: a long run of the exact
+  (Metropolis-adjusted) MAMS sampler on its own key, until its total error is ≤ 0.5%
+  of λ̂ (on the DLN it agrees with NUTS and MALA: benchmarks/exact_reference.py).
 
 ``z = (λ̂ − exact) / sqrt(σ_total² + MCSE_exact²)``. Calibrated error bars give
 ``sd(z) ≈ 1`` and ``|mean(z)| ≲ 1``; ``σ_total / λ̂`` is reported too (an error bar wide
@@ -16,6 +19,7 @@ enough to cover anything does not count). Results are written after every cell t
 
     python benchmarks/llc_calibration.py                      # 3 models x 10 seeds
     python benchmarks/llc_calibration.py --models regular_d10 --seeds 5
+    python benchmarks/llc_calibration.py --sampler sgld
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ OUT = Path(__file__).parent / "results" / "llc_calibration.json"
 MODELS = {
     "regular_d10": lambda key: zoo.regular(key, 10),
     "rrr_M5_N5_H3_r0": lambda key: zoo.reduced_rank(key, 5, 5, 3, 0),
-    "dln_10x10x10x10_r3": lambda key: zoo.deep_linear(key, [10, 10, 10, 10], 3),
+    "dln_10x10x10x10_r3": lambda key: zoo.deep_linear(
+        key, [10, 10, 10, 10], 3, minimiser="balanced"
+    ),
 }
 
 
@@ -53,20 +59,25 @@ def closed_form_regular(model) -> float:
     return float(0.5 * np.sum(h / (h + float(post.gamma))))
 
 
+SAMPLER = "auto"  # estimate_llc's default; --sampler sgld checks the SGLD path
+REFERENCE = "mams"  # exact; run to a total error of 0.5% of λ̂ on its own key
+
+
 def exact(key, name, model) -> tuple[float, float, str]:
     if name.startswith("regular"):
         return closed_form_regular(model), 0.0, "closed form"
     ref = estimate_llc(
         key,
         model.posterior,
-        sampler="mala",
-        num_chains=4,
+        sampler=REFERENCE,
+        num_chains=8,
         target_rel_mcse=0.005,
-        max_steps=320_000,
+        target_rel_error=0.005,
+        max_steps=400_000,
         gamma_check=(),
         progress=False,
     )
-    return ref.result.llc, ref.result.llc_mcse, f"MALA {ref.num_steps} steps"
+    return ref.result.llc, ref.result.llc_sigma, f"{REFERENCE} {ref.num_steps} steps"
 
 
 def cell(name: str, seed: int) -> dict:
@@ -75,7 +86,9 @@ def cell(name: str, seed: int) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = estimate_llc(jax.random.fold_in(key, 1), model.posterior, progress=False)
+        est = estimate_llc(
+            jax.random.fold_in(key, 1), model.posterior, sampler=SAMPLER, progress=False
+        )
     wall = time.perf_counter() - t0
     target, target_mcse, how = exact(jax.random.fold_in(key, 2), name, model)
     r = est.result
@@ -84,6 +97,7 @@ def cell(name: str, seed: int) -> dict:
     return {
         "model": name,
         "seed": seed,
+        "sampler": est.sampler,
         "d": model.dim,
         "true_lambda": model.true.lam,
         "exact": target,
@@ -127,8 +141,16 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=None, help=f"default {OUT.name}")
+    ap.add_argument(
+        "--sampler", default="auto", help="estimate_llc's sampler (default: its own)"
+    )
     args = ap.parse_args(argv)
+    global SAMPLER
+    SAMPLER = args.sampler
+    if args.out is None:
+        tag = "" if SAMPLER == "auto" else f"_{SAMPLER}"
+        args.out = OUT.with_name(f"llc_calibration{tag}.json")
     if args.seeds < 2:
         ap.error("--seeds must be >= 2 to measure a spread of z")
     rows = read_rows(args.out, key="cells")

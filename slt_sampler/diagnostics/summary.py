@@ -39,6 +39,8 @@ def llc_summary(est) -> str:
         )
     if est.calibration is not None:
         lines.append(f"  step     {est.calibration.reason}")
+    if getattr(est, "tuning", None):
+        lines.append(f"  step     {est.tuning}")
     lines.append(
         f"  chains   λ̂ per chain: {_fmt_chains(r.llc_per_chain)}  (sd {r.llc_std:.3g})"
     )

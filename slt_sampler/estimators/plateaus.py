@@ -169,11 +169,13 @@ def find_plateaus(
 
 def _local_slope(t: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
     """Least-squares slope of ``y`` against ``t`` over ``window`` checkpoints centred
-    on each one (shrunk at the ends): less noisy than point-to-point differences."""
+    on each one (shifted inwards at the ends, not shrunk: a slope from two or three
+    noisy points would cut the last plateau short of the trained network)."""
     half, k = window // 2, t.size
     out = np.empty(k)
     for i in range(k):
-        a, b = max(0, i - half), min(k, i + half + 1)
+        a = max(0, min(i - half, k - window))
+        b = min(k, a + window)
         tt, yy = t[a:b] - t[a:b].mean(), y[a:b]
         out[i] = np.dot(tt, yy - yy.mean()) / np.dot(tt, tt)
     return out

@@ -265,8 +265,11 @@ def check_llc_arguments(posterior, sampler, num_chains, max_steps, target_rel_mc
             "estimate_llc needs a localisation centre: build the posterior with "
             "center=w_star (a local minimum of L_n) and gamma > 0."
         )
-    if sampler not in ("sgld", "mala", "nuts"):
-        raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {sampler!r}.")
+    if sampler not in ("auto", "mams", "sgld", "mala", "nuts"):
+        raise ValueError(
+            f"sampler must be 'auto', 'mams', 'sgld', 'mala' or 'nuts', got "
+            f"{sampler!r}."
+        )
     _validate.check_int("num_chains", num_chains)
     _validate.check_int("max_steps", max_steps, minimum=8)
     t = _validate.as_numbers("target_rel_mcse", target_rel_mcse)

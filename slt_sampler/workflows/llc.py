@@ -110,6 +110,7 @@ class LLCEstimate(NamedTuple):
     center_check: MinimumCheck | None = None
     gamma_sensitivity_mcse: dict | None = None
     error_budget: ErrorBudget | None = None
+    tuning: str | None = None
 
     def __repr__(self) -> str:
         from ..diagnostics.summary import llc_summary
@@ -146,6 +147,8 @@ class LLCEstimate(NamedTuple):
         }
         if self.calibration is not None:
             attrs["calibration"] = self.calibration.reason
+        if self.tuning is not None:
+            attrs["tuning"] = self.tuning
         if self.end_configurational_temperature is not None:
             t_conf, t_se = self.end_configurational_temperature
             attrs["end_configurational_temperature"] = t_conf
@@ -241,13 +244,14 @@ def estimate_llc(
     rng_key: PRNGKey,
     posterior: TemperedPosterior,
     *,
-    sampler: str = "sgld",
+    sampler: str = "auto",
     step_size: float | None = None,
     batch_size: int | None = 100,
     num_chains: int = 8,
     num_steps: int | None = None,
     max_steps: int = 320_000,
     target_rel_mcse: float = 0.01,
+    target_rel_error: float = 0.03,
     burn_in: int | None = None,
     gamma_check: tuple = (0.5, 2.0),
     progress: bool | None = None,
@@ -266,7 +270,12 @@ def estimate_llc(
         Tempered posterior localised at ``w* = posterior.center`` (β defaults to 1/log n
         with n the number of data, never the batch size).
     sampler
-        ``"sgld"`` (minibatch, step size calibrated by configurational temperature),
+        ``"auto"`` (default): ``"sgld"`` if ``step_size`` or ``calibration`` is
+        given; else ``"mams"`` where a full-data gradient is cheap (at most 20,000
+        parameters, and a ``full_loss_fn`` shortcut or n·d ≤ 10⁸), else ``"sgld"``. ``"mams"``: the Metropolis-adjusted microcanonical sampler
+        (Robnik et al. 2025), exact (no step-size bias), warmed up and run in blocks of
+        one compiled shape until λ̂'s total error is ``target_rel_error`` of λ̂.
+        ``"sgld"``: minibatch, step size calibrated by configurational temperature.
         ``"mala"`` (exact, full data) or ``"nuts"`` (exact, window-adapted).
     step_size
         Overrides the calibration (SGLD, MALA); BlackJAX convention (devinterp lr/2).
@@ -282,7 +291,10 @@ def estimate_llc(
     max_steps
         Cap of the adaptive run.
     target_rel_mcse
-        Relative Monte-Carlo precision the adaptive run aims for.
+        Relative Monte-Carlo precision the adaptive SGLD/MALA/NUTS run aims for.
+    target_rel_error
+        Relative total error (MCSE and drift; no step-size bias to add) the adaptive
+        MAMS run aims for.
     gamma_check
         Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
         quarter of the steps, half of them burn-in, continuing from where the main
@@ -323,6 +335,11 @@ def estimate_llc(
         With ``strict=True``, when any check fails.
     """
     check_llc_arguments(posterior, sampler, num_chains, max_steps, target_rel_mcse)
+    if target_rel_error is None:
+        raise ValueError("target_rel_error must be a number in (0, 1), e.g. 0.03.")
+    _validate.check_unit_interval(
+        "target_rel_error", target_rel_error, "0.03 aims for 3% of λ̂."
+    )
     check_gamma_check(gamma_check)
     adaptive = num_steps is None
     num_steps = (
@@ -337,6 +354,7 @@ def estimate_llc(
     _validate.check_positive("step_size", step_size, "e.g. 1e-5, or None to calibrate.")
     if batch_size is not None:
         batch_size = min(_validate.check_int("batch_size", batch_size), posterior.n)
+    calibration_given = calibration is not None
     calibration = calibration if calibration is not None else CalibrationConfig()
     check_config(calibration)
     w_star = posterior.center
@@ -349,6 +367,24 @@ def estimate_llc(
     report = ProblemReport(strict)
     center_check = check_local_minimum(jax.random.fold_in(rng_key, 2), posterior)
     report.add(minimum_problems(center_check), stop=True)
+    from ._exact_llc import estimate_exact, resolve_sampler  # it imports this module
+
+    sgld_settings = step_size is not None or calibration_given
+    sampler = resolve_sampler(sampler, posterior, w_star, sgld_settings)
+    if sampler == "mams":
+        return estimate_exact(
+            rng_key,
+            posterior,
+            num_chains=num_chains,
+            num_steps=None if adaptive else num_steps,
+            max_steps=max_steps,
+            target_rel_error=target_rel_error,
+            burn_in=burn_in,
+            gamma_check=gamma_check,
+            init_loss=init_loss,
+            report=report,
+            center_check=center_check,
+        )
     k_build, k_run, k_gamma = jax.random.split(rng_key, 3)
     smp, start, chains_axis, cal = _build_sampler(
         k_build,

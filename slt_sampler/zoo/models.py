@@ -15,6 +15,7 @@ widths ``[d, 1]`` is regular regression (λ = d/2), ``[M, H, N]`` reduced-rank r
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import NamedTuple
@@ -48,6 +49,7 @@ def _product(ws):
     return out
 
 
+@functools.cache  # one function per σ: models of the same shapes share compiled runs
 def linear_network_loglik(sigma: float):
     """Per-datum Gaussian log-likelihood of ``y = W_L ⋯ W_1 x`` (params: list of W)."""
     const = 0.5 * math.log(2 * math.pi * sigma**2)
@@ -63,6 +65,7 @@ def linear_network_loglik(sigma: float):
     return loglik
 
 
+@functools.cache
 def linear_network_full_loss(sigma: float):
     """Exact ``L_n`` from the second moments ``(x xᵀ, y xᵀ, yᵀy)`` of the data."""
     const = 0.5 * math.log(2 * math.pi * sigma**2)
@@ -246,8 +249,8 @@ def linear_network(
     w_true, true = true_network(k_true, widths, r)
     x = jax.random.normal(k_x, (n, widths[0]))
     y = x @ _product(w_true).T + sigma * jax.random.normal(k_e, (n, widths[-1]))
-    loglik = linear_network_loglik(sigma)
-    full = linear_network_full_loss(sigma)
+    loglik = linear_network_loglik(float(sigma))
+    full = linear_network_full_loss(float(sigma))
     if minimiser == "balanced":
         start = [jnp.asarray(w, x.dtype) for w in balanced_minimiser(x, y, widths)]
     else:

@@ -1,0 +1,398 @@
+"""The exact path of :func:`~slt_sampler.estimate_llc`: MAMS, warmed up and run in
+blocks of one compiled shape, stopped when λ̂'s total error reaches its target.
+
+An exact (Metropolis-adjusted) sampler has no step-size bias, so λ̂'s error is its
+Monte-Carlo error plus any drift the run has not outgrown, and a run can stop as soon
+as that is small enough. The sampler is MAMS (Robnik, Cohn-Gordon & Seljak 2025,
+arXiv:2503.01707; :class:`~slt_sampler.samplers.mams.MAMS`). Its warm-up is done here,
+not by BlackJAX's tuner (which compiles a second program and, on the 300-parameter
+DLN, took 12-30 s against 0.4 s of sampling): every block, warm-up, production and γ
+checks, is a :func:`~slt_sampler.sample` call of ``BLOCK`` steps with the same shapes,
+so the whole estimate compiles one sampler, and a second estimate of a model of the
+same shapes compiles nothing.
+
+**Warm-up** (from w*, discarded, ``WARM_BLOCKS`` blocks): ε is found by bisection in
+log ε on the acceptance rate, towards 0.9 (:class:`_StepSearch`; acceptance falls off a
+cliff near the integrator's stability limit, so a smooth model of it overshoots). The
+first block, measured at w* (flatter than where the chains go), only starts the
+search. The positions of the next blocks set a diagonal preconditioner (their
+variance), after which the search restarts from the last good step.
+
+**Production**: if a block's acceptance falls below ``MIN_ACCEPTANCE`` (the chains
+reached regions stiffer than the warm-up saw), ε is halved and production restarts,
+what ran counting as warm-up. Blocks continue the chains until split-R-hat < 1.02, the
+bulk ESS is at least 200 (below ~100 the MCSE itself is unreliable) and the total
+error ``sqrt(MCSE² + drift²)`` (:func:`~slt_sampler.estimators.llc.error_budget`) is at
+most ``target_rel_error`` of |λ̂| (the drift term grows when the two halves of the
+trace disagree, so a drifting run does not stop), or ``max_steps`` is reached.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ..estimators.llc import error_budget, llc
+from ..samplers.mams import MAMS
+from ..samplers.run import broadcast_chains, sample
+from ._checkpoint_llc import curvature_and_gradient
+
+BLOCK = 100  # MAMS steps per block: every block of an estimate has this shape
+KEEP = 10  # positions kept per chain per block (for the preconditioner)
+TARGET_ACCEPTANCE = 0.9
+STEP_BLOCKS = 1  # ε-only blocks before the preconditioner is measured
+PRECONDITION_AFTER = 3  # blocks whose positions set the preconditioner (the last 2)
+WARM_BLOCKS = 6  # warm-up blocks in all
+MIN_ACCEPTANCE = 0.5  # a production block below this halves ε and restarts production
+MIN_BLOCKS = 4  # production blocks before the first stopping check
+INTEGRATION_STEPS = 4.0
+RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
+MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)  # average integrator steps per proposal (randomised length)
+
+
+class ExactRun(NamedTuple):
+    """What the exact path measured (``trace``: warm-up and production L_n)."""
+
+    sampler: MAMS
+    trace: np.ndarray
+    warmup_steps: int
+    final_position: object
+    acceptance: float
+    gradients_per_step: float
+    settled: bool
+    compile_seconds: float
+    run_seconds: float
+    tuning: str
+
+
+def _num_params(w) -> int:
+    return int(ravel_pytree(w)[0].size)
+
+
+def _block(key, smp, posterior, start, num_chains, counters):
+    res = sample(
+        key,
+        smp,
+        posterior,
+        start,
+        num_chains=num_chains,
+        num_steps=BLOCK,
+        thinning=BLOCK // KEEP,
+        keep_positions=True,
+        progress=False,
+        chains_axis=True,
+    )
+    counters[0] += res.compile_seconds
+    counters[1] += res.run_seconds
+    return res
+
+
+def _finite(res) -> bool:
+    return bool(np.all(np.isfinite(res.losses)))
+
+
+class _StepSearch:
+    """Bisection in log ε on the acceptance rate: ``lo`` the largest step seen with
+    acceptance ≥ the target, ``hi`` the smallest below it. Acceptance falls off a
+    cliff near the integrator's stability limit (on the 300-parameter DLN: 0.98 at
+    ε = 0.15, 0.11 at 0.21, 0.004 at 0.29), so a smooth model of it overshoots."""
+
+    def __init__(self, eps: float):
+        self.eps, self.lo, self.hi = eps, None, None
+
+    def update(self, acceptance: float) -> None:
+        if acceptance >= TARGET_ACCEPTANCE:
+            self.lo = self.eps if self.lo is None else max(self.lo, self.eps)
+        else:
+            self.hi = self.eps if self.hi is None else min(self.hi, self.eps)
+        if self.hi is None:
+            self.eps *= 2.0
+        elif self.lo is None:
+            self.eps *= 0.5 if acceptance > 0.3 else 0.25
+        else:
+            self.eps = math.sqrt(self.lo * self.hi)
+
+    def forget(self) -> None:
+        """Drop the bracket, keep the current step (the chains moved on)."""
+        self.lo = self.hi = None
+
+    def restart(self) -> None:
+        """A new metric: keep the last good step as the start, forget the bracket."""
+        self.eps = self.lo if self.lo is not None else self.eps
+        self.lo = self.hi = None
+
+    @property
+    def best(self) -> float:
+        return self.lo if self.lo is not None else self.eps
+
+
+def _mams(eps, imm, dtype) -> MAMS:
+    return MAMS(jnp.asarray(eps, dtype), jnp.asarray(INTEGRATION_STEPS, dtype), imm)
+
+
+def run_mams(
+    rng_key,
+    posterior,
+    w_star,
+    *,
+    num_chains: int,
+    num_steps: int | None,
+    max_steps: int,
+    target_rel_error: float,
+    init_loss: float,
+    raise_if_nan,
+) -> ExactRun:
+    """Warm up MAMS at ``w_star`` and run it (module docstring). ``num_steps`` fixes
+    the production length (rounded up to whole blocks); ``None`` stops adaptively.
+    ``raise_if_nan(res, sampler)`` is called on a block whose losses are not finite."""
+    counters = [0.0, 0.0]
+    d = _num_params(w_star)
+    k_h, k_run = jax.random.split(rng_key)
+    rho = float(curvature_and_gradient(posterior, w_star, k_h)[0])
+    dtype = jnp.result_type(posterior.beta)
+    search = _StepSearch(0.5 * math.sqrt(d / max(rho, 1e-30)))  # ~σ_min·√d
+    imm = jnp.ones(d, dtype)
+    start = broadcast_chains(w_star, num_chains)
+    keys = iter(jax.random.split(k_run, 1_000_000))
+    warm, kept = [], []
+    for b in range(WARM_BLOCKS):
+        smp = _mams(search.eps, imm, dtype)
+        res = _block(next(keys), smp, posterior, start, num_chains, counters)
+        if not _finite(res):
+            raise_if_nan(res, smp)
+        warm.append(res.losses)
+        start = res.final_state.position
+        search.update(float(np.mean(res.stats["acceptance_rate"])))
+        if b == 0:  # measured at w*, which is flatter than the chains' typical set
+            search.forget()
+        if STEP_BLOCKS <= b < PRECONDITION_AFTER:
+            kept.append(jax.vmap(jax.vmap(lambda w: ravel_pytree(w)[0]))(res.positions))
+        if b == PRECONDITION_AFTER - 1:
+            flat = jnp.concatenate(kept, axis=1).reshape(-1, d)
+            var = jnp.var(flat, axis=0)
+            var = jnp.where(var > 0, var, jnp.mean(var))
+            imm = (var / jnp.mean(var)).astype(dtype)  # ε keeps its scale on average
+            search.restart()
+    eps = search.best
+    smp = _mams(eps, imm, dtype)
+    prod, acc, grads = [], [], []
+    fixed = None if num_steps is None else max(1, math.ceil(num_steps / BLOCK))
+    budget = fixed or max(MIN_BLOCKS, max_steps // BLOCK)
+    settled = fixed is not None
+    nbeta, beta = float(posterior.nbeta), float(posterior.beta)
+    restarts = 0
+    while len(prod) < budget:
+        res = _block(next(keys), smp, posterior, start, num_chains, counters)
+        if not _finite(res):
+            raise_if_nan(res, smp)
+        start = res.final_state.position
+        a = float(np.mean(res.stats["acceptance_rate"]))
+        if a < MIN_ACCEPTANCE and restarts < 4:
+            # the chains reached stiffer regions than the warm-up saw: a smaller
+            # step, and what ran so far counts as warm-up
+            warm += prod + [res.losses]
+            prod, acc, grads = [], [], []
+            eps, restarts = eps / 2, restarts + 1
+            smp = _mams(eps, imm, dtype)
+            continue
+        prod.append(res.losses)
+        acc.append(a)
+        grads.append(float(np.mean(res.stats["num_integration_steps"])))
+        if fixed is None and len(prod) >= MIN_BLOCKS:
+            trace = np.concatenate(prod, axis=1)
+            if _done(trace, init_loss, posterior.n, beta, nbeta, target_rel_error):
+                settled = True
+                break
+    warmup_steps = sum(x.shape[1] for x in warm)
+    tuning = (
+        f"MAMS warmed up over {warmup_steps} steps (ε adapted to acceptance "
+        f"{TARGET_ACCEPTANCE}, diagonal preconditioner from the chains): ε = "
+        f"{eps:.3g}, {INTEGRATION_STEPS:g} integrator steps per proposal on average; "
+        f"production acceptance {np.mean(acc):.2f}"
+    )
+    return ExactRun(
+        smp,
+        np.concatenate(warm + prod, axis=1),
+        warmup_steps,
+        start,
+        float(np.mean(acc)),
+        float(np.mean(grads)),
+        settled,
+        counters[0],
+        counters[1],
+        tuning,
+    )
+
+
+def _done(trace, init_loss, n, beta, nbeta, target) -> bool:
+    """Split-R-hat < 1.01 and total error (MCSE and drift between the trace's two
+    halves) at most ``target`` of |λ̂|."""
+    result = llc(trace, init_loss, n=n, beta=beta)
+    if not (result.rhat < RHAT_MAX and result.ess >= MIN_ESS):
+        return False
+    total = error_budget(result, trace).total
+    return bool(total <= target * abs(result.llc))
+
+
+def gamma_checks(key, smp, posterior, start, factors, blocks, init_loss, num_chains):
+    """Raw λ̂ and MCSE at γ·factor for each factor: ``blocks`` blocks of the same shape
+    from where the main run ended, the first half discarded (nothing recompiles)."""
+    counters = [0.0, 0.0]
+    out = {}
+    beta = float(posterior.beta)
+    for j, factor in enumerate(factors):
+        g = float(posterior.gamma) * factor
+        post = posterior.replace(gamma=g)
+        pos, parts = start, []
+        for b in range(blocks):
+            res = _block(
+                jax.random.fold_in(jax.random.fold_in(key, j), b),
+                smp,
+                post,
+                pos,
+                num_chains,
+                counters,
+            )
+            parts.append(res.losses)
+            pos = res.final_state.position
+        trace = np.concatenate(parts, axis=1)
+        if not np.all(np.isfinite(trace)):
+            out[g] = (float("nan"), float("nan"))
+            continue
+        r = llc(trace[:, trace.shape[1] // 2 :], init_loss, n=posterior.n, beta=beta)
+        out[g] = (r.llc, r.llc_mcse)
+    return out, counters
+
+
+AUTO_MAX_PARAMS = 20_000  # above this the exact sampler's cost per ESS grows too large
+AUTO_MAX_DATA_TIMES_PARAMS = 10**8  # a full-data gradient costs about n·d multiply-adds
+
+
+def resolve_sampler(name: str, posterior, w_star, sgld_settings: bool) -> str:
+    """``"auto"``: SGLD when SGLD's own settings were passed (``sgld_settings``: a step
+    size or a calibration config); else MAMS (exact, no step-size bias) where a
+    full-data gradient is cheap — at most ``AUTO_MAX_PARAMS`` parameters and either a
+    ``full_loss_fn`` shortcut or ``n·d ≤ AUTO_MAX_DATA_TIMES_PARAMS`` — else SGLD."""
+    if name != "auto":
+        return name
+    if sgld_settings:
+        return "sgld"
+    d = _num_params(w_star)
+    cheap = posterior.full_loss_fn is not None or posterior.n * d <= (
+        AUTO_MAX_DATA_TIMES_PARAMS
+    )
+    return "mams" if d <= AUTO_MAX_PARAMS and cheap else "sgld"
+
+
+def estimate_exact(
+    rng_key,
+    posterior,
+    *,
+    num_chains,
+    num_steps,
+    max_steps,
+    target_rel_error,
+    burn_in,
+    gamma_check,
+    init_loss,
+    report,
+    center_check,
+):
+    """The MAMS branch of :func:`~slt_sampler.estimate_llc` (same checks, same
+    result type; ``burn_in`` defaults to the warm-up)."""
+    from ..estimators.llc import with_error_budget
+    from ..samplers.checks import Problem, after_run_problems, chains_below
+    from .llc import LLCEstimate, _raise_if_diverged
+
+    k_run, k_gamma = jax.random.split(rng_key)
+    run = run_mams(
+        k_run,
+        posterior,
+        posterior.center,
+        num_chains=num_chains,
+        num_steps=num_steps,
+        max_steps=max_steps,
+        target_rel_error=target_rel_error,
+        init_loss=init_loss,
+        raise_if_nan=_raise_if_diverged,
+    )
+    trace = run.trace
+    if not run.settled:
+        report.add(
+            [
+                Problem(
+                    "not_settled",
+                    f"the L_n trace was not yet stationary (split-R-hat < 1.01) with a "
+                    f"total error <= {target_rel_error:.0%} of λ̂ after max_steps = "
+                    f"{max_steps} steps: λ̂ may still be drifting. Raise max_steps.",
+                )
+            ]
+        )
+    burn_in = run.warmup_steps if burn_in is None else burn_in
+    kept = trace[:, burn_in:]
+    result = llc(kept, init_loss, n=posterior.n, beta=float(posterior.beta))
+    budget = error_budget(result, kept)
+    result = with_error_budget(result, budget)
+    if np.isfinite(result.rhat) and result.rhat > 1.05:
+        report.add(
+            [
+                Problem(
+                    "rhat",
+                    f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have "
+                    "not converged; increase num_steps or burn_in.",
+                )
+            ]
+        )
+    below = chains_below(kept, init_loss, result.llc_per_chain_mcse / result.nbeta)
+    if not report.has("not_a_minimum"):
+        report.add(after_run_problems(center_check, result.llc, below))
+    prod_blocks = (trace.shape[1] - run.warmup_steps) // BLOCK
+    checks, (g_compile, g_run) = gamma_checks(
+        k_gamma,
+        run.sampler,
+        posterior,
+        run.final_position,
+        gamma_check,
+        max(2, prod_blocks // 4),
+        init_loss,
+        num_chains,
+    )
+    sens = {
+        float(posterior.gamma): result.llc_raw,
+        **{g: v[0] for g, v in checks.items()},
+    }
+    sens_mcse = {
+        float(posterior.gamma): result.llc_mcse,
+        **{g: v[1] for g, v in checks.items()},
+    }
+    return LLCEstimate(
+        result=result,
+        sampler="mams",
+        step_size=float(run.sampler.step_size),
+        batch_size=None,
+        n=posterior.n,
+        beta=float(posterior.beta),
+        gamma=float(posterior.gamma),
+        num_chains=num_chains,
+        num_steps=trace.shape[1],
+        burn_in=burn_in,
+        losses=trace,
+        loss_kind="full",
+        calibration=None,
+        gamma_sensitivity=dict(sorted(sens.items())),
+        steps_per_second=num_chains * trace.shape[1] / max(run.run_seconds, 1e-12),
+        compile_seconds=run.compile_seconds + g_compile,
+        run_seconds=run.run_seconds + g_run,
+        settled=run.settled,
+        end_configurational_temperature=None,
+        problems=report.finish(),
+        center_check=center_check,
+        gamma_sensitivity_mcse=dict(sorted(sens_mcse.items())),
+        error_budget=budget,
+        tuning=run.tuning,
+    )

@@ -1,0 +1,100 @@
+"""estimate_llc's exact path (sampler="auto" → MAMS where full gradients are cheap):
+closed-form accuracy within the reported total error, one compiled sampler per model
+shape, the auto rule, and what the result reports."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from slt_sampler import estimate_llc
+from slt_sampler.samplers import run as driver
+from slt_sampler.workflows import _exact_llc
+from slt_sampler.zoo import models as zoo
+
+
+def closed_form(model) -> float:
+    """λ at the localised regular posterior: ½ Σ h/(h + γ), h of nβ XᵀX/n (σ = 1)."""
+    post = model.posterior
+    x = np.asarray(post.data[0], np.float64)
+    h = np.linalg.eigvalsh(float(post.nbeta) * x.T @ x / post.n)
+    return float(0.5 * np.sum(h / (h + float(post.gamma))))
+
+
+@pytest.fixture(scope="module")
+def regular():
+    return zoo.regular(jax.random.key(0), 10, n=5000)
+
+
+def test_default_is_exact_and_within_its_total_error_of_the_closed_form(regular):
+    """At a fixed seed λ̂ is within 3 σ_total of the closed form, and σ_total is the
+    3% target or better (not wide enough to cover anything)."""
+    est = estimate_llc(jax.random.key(1), regular.posterior, progress=False)
+    exact = closed_form(regular)
+    r = est.result
+    assert est.sampler == "mams" and est.settled
+    assert abs(r.llc - exact) < 3 * r.llc_sigma, (r.llc, r.llc_sigma, exact)
+    assert r.llc_sigma <= 0.03 * r.llc and r.ess >= _exact_llc.MIN_ESS
+    assert est.error_budget.bias == 0  # exact: no step-size bias to correct
+    assert est.burn_in >= _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
+    assert set(est.gamma_sensitivity) == {0.5, 1.0, 2.0}
+    text = repr(est)
+    assert "sampler  mams" in text and "MAMS warmed up" in text
+    assert est.to_datatree().attrs["tuning"] == est.tuning
+
+
+def test_one_compiled_sampler_for_warmup_production_and_gamma_checks(monkeypatch):
+    """Warm-up, production and γ checks share one driver executable, and a new
+    dataset of the same shapes (another seed's model) compiles nothing."""
+    monkeypatch.setattr(driver, "_COMPILED", {})
+    a = zoo.regular(jax.random.key(3), 4, n=1000)
+    b = zoo.regular(jax.random.key(4), 4, n=1000)
+    estimate_llc(jax.random.key(0), a.posterior, num_chains=4, progress=False)
+    assert len(driver._COMPILED) == 1
+    est = estimate_llc(jax.random.key(0), b.posterior, num_chains=4, progress=False)
+    assert len(driver._COMPILED) == 1 and est.compile_seconds < 0.5
+
+
+def test_auto_rule():
+    dln = zoo.deep_linear(jax.random.key(0), [4, 4, 4], 1, n=500)
+    post, w = dln.posterior, dln.w_star
+    assert _exact_llc.resolve_sampler("auto", post, w, False) == "mams"
+    assert _exact_llc.resolve_sampler("auto", post, w, True) == "sgld"
+    assert _exact_llc.resolve_sampler("nuts", post, w, False) == "nuts"
+    big = [jnp.zeros((200, 100)), jnp.zeros((4, 200))]  # 20,800 parameters
+    assert _exact_llc.resolve_sampler("auto", post, big, False) == "sgld"
+    est = estimate_llc(
+        jax.random.key(0), post, step_size=1e-5, num_steps=400, gamma_check=()
+    )
+    assert est.sampler == "sgld"  # a step size is an SGLD setting
+
+
+def test_fixed_length_and_an_unsettled_adaptive_run(regular):
+    fixed = estimate_llc(
+        jax.random.key(2),
+        regular.posterior,
+        sampler="mams",
+        num_steps=250,
+        num_chains=2,
+        gamma_check=(),
+        progress=False,
+    )
+    assert fixed.losses.shape[1] - fixed.burn_in == 300  # rounded up to whole blocks
+    with pytest.warns(RuntimeWarning, match="not_settled|not yet stationary"):
+        capped = estimate_llc(
+            jax.random.key(2),
+            regular.posterior,
+            sampler="mams",
+            target_rel_error=1e-4,
+            max_steps=400,
+            num_chains=2,
+            gamma_check=(),
+            progress=False,
+        )
+    assert not capped.settled
+
+
+def test_bad_target_rel_error_names_the_argument(regular):
+    for bad in (0.0, 1.5, None, "3%"):
+        with pytest.raises((ValueError, TypeError), match="target_rel_error"):
+            estimate_llc(jax.random.key(0), regular.posterior, target_rel_error=bad)
