@@ -24,6 +24,7 @@ divergence. Every trial is reported.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -122,27 +123,32 @@ def max_curvature(
     """Largest eigenvalue of the Hessian of ``U = -log p`` at ``position`` (power
     iteration on full-data Hessian-vector products); with ``batch_ndims = 1`` the
     maximum over a leading axis of positions."""
-    one = position if batch_ndims == 0 else jax.tree.map(lambda x: x[0], position)
-    _, unravel = ravel_pytree(one)
+    if batch_ndims == 0:
+        return float(_power(posterior, position, rng_key, num_iters))
+    n = jax.tree.leaves(position)[0].shape[0]
+    keys = jax.random.split(rng_key, n)
+    return float(jnp.max(_power_batch(posterior, position, keys, num_iters)))
+
+
+@functools.partial(jax.jit, static_argnames=("num_iters",))
+def _power(posterior, position, key, num_iters):
+    """Power iteration on Hessian-vector products of ``U`` at ``position``
+    (module-level and taking the posterior as an argument: compiled once per shape)."""
+    flat, unravel = ravel_pytree(position)
     u = _potential(posterior, unravel)
 
-    def power(flat, key):
-        hvp = lambda v: jax.jvp(jax.grad(u), (flat,), (v,))[1]
-        v0 = jax.random.normal(key, flat.shape, flat.dtype)
-        v0 = v0 / jnp.linalg.norm(v0)
+    def body(v, _):
+        hv = jax.jvp(jax.grad(u), (flat,), (v,))[1]
+        return hv / (jnp.linalg.norm(hv) + 1e-30), jnp.vdot(v, hv)
 
-        def body(v, _):
-            hv = hvp(v)
-            return hv / (jnp.linalg.norm(hv) + 1e-30), jnp.vdot(v, hv)
+    v0 = jax.random.normal(key, flat.shape, flat.dtype)
+    _, eigs = jax.lax.scan(body, v0 / jnp.linalg.norm(v0), None, length=num_iters)
+    return eigs[-1]
 
-        _, eigs = jax.lax.scan(body, v0, None, length=num_iters)
-        return eigs[-1]
 
-    if batch_ndims == 0:
-        return float(jax.jit(power)(ravel_pytree(position)[0], rng_key))
-    flats = jax.vmap(lambda w: ravel_pytree(w)[0])(position)
-    keys = jax.random.split(rng_key, flats.shape[0])
-    return float(jnp.max(jax.jit(jax.vmap(power))(flats, keys)))
+@functools.partial(jax.jit, static_argnames=("num_iters",))
+def _power_batch(posterior, positions, keys, num_iters):
+    return jax.vmap(lambda w, k: _power(posterior, w, k, num_iters))(positions, keys)
 
 
 def configurational_temperature(

@@ -95,12 +95,20 @@ def decrement_threshold(dim: int) -> float:
     return max(0.1, 1e-3 * dim)
 
 
+@jax.jit
+def _center_gradient(posterior: TemperedPosterior):
+    """``∇ nβ L_n`` at the centre (module-level: compiled once per model shape)."""
+    return jax.grad(lambda w: posterior.nbeta * full_loss(posterior, w))(
+        posterior.center
+    )
+
+
 def check_local_minimum(rng_key: PRNGKey, posterior: TemperedPosterior) -> MinimumCheck:
     """Gradient decrement of ``U = nβL_n + γ/2‖w − w*‖²`` at ``w* = posterior.center``
     (full-data gradient; see the module docstring)."""
     w_star = posterior.center
     flat, _ = ravel_pytree(w_star)
-    grad = jax.jit(jax.grad(lambda w, p: p.nbeta * full_loss(p, w)))(w_star, posterior)
+    grad = _center_gradient(posterior)
     g = float(np.linalg.norm(np.asarray(ravel_pytree(grad)[0], np.float64)))
     h = max_curvature(rng_key, posterior, w_star)
     h = h if np.isfinite(h) and h > 0 else float("nan")

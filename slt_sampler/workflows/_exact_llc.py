@@ -38,9 +38,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..estimators.llc import error_budget, llc
+from ..samplers.calibrate import max_curvature
 from ..samplers.mams import MAMS
 from ..samplers.run import broadcast_chains, sample
-from ._checkpoint_llc import curvature_and_gradient
 
 BLOCK = 100  # MAMS steps per block: every block of an estimate has this shape
 KEEP = 10  # positions kept per chain per block (for the preconditioner)
@@ -153,12 +153,12 @@ def run_mams(
     counters = [0.0, 0.0]
     d = _num_params(w_star)
     k_h, k_run = jax.random.split(rng_key)
-    rho = float(curvature_and_gradient(posterior, w_star, k_h)[0])
+    rho = abs(max_curvature(k_h, posterior, w_star))  # compiled by the minimum check
     dtype = jnp.result_type(posterior.beta)
     search = _StepSearch(0.5 * math.sqrt(d / max(rho, 1e-30)))  # ~σ_min·√d
     imm = jnp.ones(d, dtype)
     start = broadcast_chains(w_star, num_chains)
-    keys = iter(jax.random.split(k_run, 1_000_000))
+    keys = (jax.random.fold_in(k_run, i) for i in range(10**9))
     warm, kept = [], []
     for b in range(WARM_BLOCKS):
         smp = _mams(search.eps, imm, dtype)
