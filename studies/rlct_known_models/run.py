@@ -157,7 +157,9 @@ def parse_args(argv, names: list[str]) -> argparse.Namespace:
         help="models to run (default: all, or 3 with --quick); one of: "
         + ", ".join(names),
     )
-    ap.add_argument("--sampler", default="sgld", choices=["sgld", "mala", "nuts"])
+    ap.add_argument(
+        "--sampler", default="auto", choices=["auto", "mams", "sgld", "mala", "nuts"]
+    )
     ap.add_argument(
         "--out", type=Path, help="output directory (default: out/, or out/quick/)"
     )
