@@ -305,9 +305,8 @@ def estimate_exact(
 ):
     """The MAMS branch of :func:`~slt_sampler.estimate_llc` (same checks, same
     result type; ``burn_in`` defaults to the warm-up)."""
-    from ..estimators.llc import with_error_budget
-    from ..samplers.checks import Problem, after_run_problems, chains_below
-    from .llc import LLCEstimate, _raise_if_diverged
+    from ..samplers.checks import Problem
+    from .llc import LLCEstimate, _raise_if_diverged, finish_result
 
     k_run, k_gamma = jax.random.split(rng_key)
     run = run_mams(
@@ -334,23 +333,9 @@ def estimate_exact(
             ]
         )
     burn_in = run.warmup_steps if burn_in is None else burn_in
-    kept = trace[:, burn_in:]
-    result = llc(kept, init_loss, n=posterior.n, beta=float(posterior.beta))
-    budget = error_budget(result, kept)
-    result = with_error_budget(result, budget)
-    if np.isfinite(result.rhat) and result.rhat > 1.05:
-        report.add(
-            [
-                Problem(
-                    "rhat",
-                    f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have "
-                    "not converged; increase num_steps or burn_in.",
-                )
-            ]
-        )
-    below = chains_below(kept, init_loss, result.llc_per_chain_mcse / result.nbeta)
-    if not report.has("not_a_minimum"):
-        report.add(after_run_problems(center_check, result.llc, below))
+    result, budget = finish_result(
+        trace[:, burn_in:], init_loss, posterior, None, report, center_check
+    )
     prod_blocks = (trace.shape[1] - run.warmup_steps) // BLOCK
     checks, (g_compile, g_run) = gamma_checks(
         k_gamma,

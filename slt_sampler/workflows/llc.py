@@ -437,26 +437,9 @@ def estimate_llc(
         )
     if burn_in is None:
         burn_in = num_steps // 2 if adaptive else num_steps // 4
-    result = llc(
-        trace[:, burn_in:], init_loss, n=posterior.n, beta=float(posterior.beta)
+    result, budget = finish_result(
+        trace[:, burn_in:], init_loss, posterior, end_temp, report, center_check
     )
-    budget = error_budget(result, trace[:, burn_in:], end_temp)
-    result = with_error_budget(result, budget)
-    if np.isfinite(result.rhat) and result.rhat > 1.05:
-        report.add(
-            [
-                Problem(
-                    "rhat",
-                    f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have "
-                    "not converged; increase num_steps or burn_in.",
-                )
-            ]
-        )
-    below = chains_below(
-        trace[:, burn_in:], init_loss, result.llc_per_chain_mcse / result.nbeta
-    )
-    if not report.has("not_a_minimum"):
-        report.add(after_run_problems(center_check, result.llc, below))
     sens, sens_mcse = _gamma_sensitivity(
         k_gamma,
         smp,
@@ -493,6 +476,28 @@ def estimate_llc(
         gamma_sensitivity_mcse=sens_mcse,
         error_budget=budget,
     )
+
+
+def finish_result(kept, init_loss, posterior, end_temp, report, center_check):
+    """λ̂ with its error budget from the kept trace, and the after-run checks (R-hat,
+    chains below L_n(w*)) added to ``report``; shared by every sampler's path."""
+    result = llc(kept, init_loss, n=posterior.n, beta=float(posterior.beta))
+    budget = error_budget(result, kept, end_temp)
+    result = with_error_budget(result, budget)
+    if np.isfinite(result.rhat) and result.rhat > 1.05:
+        report.add(
+            [
+                Problem(
+                    "rhat",
+                    f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have "
+                    "not converged; increase num_steps or burn_in.",
+                )
+            ]
+        )
+    below = chains_below(kept, init_loss, result.llc_per_chain_mcse / result.nbeta)
+    if not report.has("not_a_minimum"):
+        report.add(after_run_problems(center_check, result.llc, below))
+    return result, budget
 
 
 def _gamma_sensitivity(
