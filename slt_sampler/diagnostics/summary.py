@@ -32,9 +32,15 @@ def llc_summary(est) -> str:
     ]
     b = getattr(est, "error_budget", None)
     if b is not None:
+        exact = est.sampler in ("mams", "mala", "nuts", "hmc")
+        bias = (
+            "no step-size bias (exact sampler)"
+            if exact
+            else f"step-size bias {b.bias:+.2g} ± {b.bias_sd:.2g} (subtracted; raw "
+            f"λ̂ {r.llc_raw:.4g})"
+        )
         lines.append(
-            f"  error    MCSE {b.mcse:.2g}, step-size bias {b.bias:+.2g} ± "
-            f"{b.bias_sd:.2g} (subtracted; raw λ̂ {r.llc_raw:.4g}), drift {b.drift:.2g}"
+            f"  error    MCSE {b.mcse:.2g}, {bias}, drift {b.drift:.2g}"
             f" → total {b.total:.2g} ({b.total / abs(r.llc):.1%} of λ̂)"
         )
     if est.calibration is not None:

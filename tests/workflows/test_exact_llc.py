@@ -40,6 +40,7 @@ def test_default_is_exact_and_within_its_total_error_of_the_closed_form(regular)
     assert set(est.gamma_sensitivity) == {0.5, 1.0, 2.0}
     text = repr(est)
     assert "sampler  mams" in text and "MAMS warmed up" in text
+    assert "no step-size bias (exact sampler)" in text
     assert est.to_datatree().attrs["tuning"] == est.tuning
 
 
