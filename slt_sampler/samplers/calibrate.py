@@ -207,6 +207,12 @@ def configurational_temperature(
     return float(ratio), se
 
 
+def shrink_factor(t_conf: float, tolerance: float) -> float:
+    """Factor for a step whose chains ran hot (``T_conf > 1``): proportional to the
+    measured excess, ``clip(0.8·tolerance/(T_conf − 1), 0.1, 0.7)``."""
+    return float(np.clip(0.8 * tolerance / (t_conf - 1), 0.1, 0.7))
+
+
 def calibrate_sgld(
     rng_key: PRNGKey,
     posterior: TemperedPosterior,
@@ -333,7 +339,7 @@ def calibrate_sgld(
             # too few effective positions to tell (low dimension): measure longer
             longer *= 4
         elif t_conf > 1:
-            eps = eps * float(np.clip(0.8 * tolerance / (t_conf - 1), 0.1, 0.7))
+            eps = eps * shrink_factor(t_conf, tolerance)
         else:
             # colder than the target: not yet stationary; run longer at the same step
             longer *= 2

@@ -29,6 +29,7 @@ trace disagree, so a drifting run does not stop), or ``max_steps`` is reached.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -50,9 +51,9 @@ PRECONDITION_AFTER = 3  # blocks whose positions set the preconditioner (the las
 WARM_BLOCKS = 6  # warm-up blocks in all
 MIN_ACCEPTANCE = 0.5  # a production block below this halves ε and restarts production
 MIN_BLOCKS = 4  # production blocks before the first stopping check
-INTEGRATION_STEPS = 4.0
+INTEGRATION_STEPS = 4.0  # average integrator steps per proposal (randomised length)
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
-MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)  # average integrator steps per proposal (randomised length)
+MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
 
 
 class ExactRun(NamedTuple):
@@ -62,8 +63,6 @@ class ExactRun(NamedTuple):
     trace: np.ndarray
     warmup_steps: int
     final_position: object
-    acceptance: float
-    gradients_per_step: float
     settled: bool
     compile_seconds: float
     run_seconds: float
@@ -158,7 +157,7 @@ def run_mams(
     search = _StepSearch(0.5 * math.sqrt(d / max(rho, 1e-30)))  # ~σ_min·√d
     imm = jnp.ones(d, dtype)
     start = broadcast_chains(w_star, num_chains)
-    keys = (jax.random.fold_in(k_run, i) for i in range(10**9))
+    keys = (jax.random.fold_in(k_run, i) for i in itertools.count())
     warm, kept = [], []
     for b in range(WARM_BLOCKS):
         smp = _mams(search.eps, imm, dtype)
@@ -180,11 +179,11 @@ def run_mams(
             search.restart()
     eps = search.best
     smp = _mams(eps, imm, dtype)
-    prod, acc, grads = [], [], []
+    prod, acc = [], []
     fixed = None if num_steps is None else max(1, math.ceil(num_steps / BLOCK))
     budget = fixed or max(MIN_BLOCKS, max_steps // BLOCK)
     settled = fixed is not None
-    nbeta, beta = float(posterior.nbeta), float(posterior.beta)
+    beta = float(posterior.beta)
     restarts = 0
     while len(prod) < budget:
         res = _block(next(keys), smp, posterior, start, num_chains, counters)
@@ -196,16 +195,15 @@ def run_mams(
             # the chains reached stiffer regions than the warm-up saw: a smaller
             # step, and what ran so far counts as warm-up
             warm += prod + [res.losses]
-            prod, acc, grads = [], [], []
+            prod, acc = [], []
             eps, restarts = eps / 2, restarts + 1
             smp = _mams(eps, imm, dtype)
             continue
         prod.append(res.losses)
         acc.append(a)
-        grads.append(float(np.mean(res.stats["num_integration_steps"])))
         if fixed is None and len(prod) >= MIN_BLOCKS:
             trace = np.concatenate(prod, axis=1)
-            if _done(trace, init_loss, posterior.n, beta, nbeta, target_rel_error):
+            if _done(trace, init_loss, posterior.n, beta, target_rel_error):
                 settled = True
                 break
     warmup_steps = sum(x.shape[1] for x in warm)
@@ -220,8 +218,6 @@ def run_mams(
         np.concatenate(warm + prod, axis=1),
         warmup_steps,
         start,
-        float(np.mean(acc)),
-        float(np.mean(grads)),
         settled,
         counters[0],
         counters[1],
@@ -229,9 +225,9 @@ def run_mams(
     )
 
 
-def _done(trace, init_loss, n, beta, nbeta, target) -> bool:
-    """Split-R-hat < 1.01 and total error (MCSE and drift between the trace's two
-    halves) at most ``target`` of |λ̂|."""
+def _done(trace, init_loss, n, beta, target) -> bool:
+    """Split-R-hat < ``RHAT_MAX``, bulk ESS ≥ ``MIN_ESS`` and total error (MCSE and
+    drift between the trace's two halves) at most ``target`` of |λ̂|."""
     result = llc(trace, init_loss, n=n, beta=beta)
     if not (result.rhat < RHAT_MAX and result.ess >= MIN_ESS):
         return False
@@ -326,8 +322,9 @@ def estimate_exact(
             [
                 Problem(
                     "not_settled",
-                    f"the L_n trace was not yet stationary (split-R-hat < 1.01) with a "
-                    f"total error <= {target_rel_error:.0%} of λ̂ after max_steps = "
+                    f"the L_n trace was not yet stationary (split-R-hat < {RHAT_MAX}, "
+                    f"ESS >= {MIN_ESS}) with a total error <= {target_rel_error:.0%} "
+                    f"of λ̂ after max_steps = "
                     f"{max_steps} steps: λ̂ may still be drifting. Raise max_steps.",
                 )
             ]

@@ -42,7 +42,7 @@ from ..diagnostics.results import atomic_path, write_json_atomic
 from ..estimators.plateaus import Plateau, find_plateaus
 from ..posterior.base import TemperedPosterior, check_posterior
 from ..samplers import run as _driver
-from ..samplers.calibrate import CalibrationConfig, check_config
+from ..samplers.calibrate import CalibrationConfig, check_config, shrink_factor
 from ..types import PRNGKey, PyTree
 from ._checkpoint_llc import KEPT, CheckpointLLC, checkpoint_llc, curvature_and_gradient
 from .llc import ChainDivergenceError
@@ -470,8 +470,7 @@ class _Runner:
                     f"calibrated at checkpoint {i}: ε {eps:.3g}, T_conf "
                     f"{out.t_conf:.3f} ± {out.t_conf_se:.3f} (trial {t + 1})"
                 )
-            shrink = 0.1 if excess > 10 * tol else 0.8 * tol / excess
-            eps *= float(np.clip(shrink, 0.1, 0.7))
+            eps *= shrink_factor(out.t_conf, tol)
         self.eps = eps if self.eps is None else min(self.eps, eps)
         return (
             f"calibration at checkpoint {i} found no step with T_conf − 1 <= {tol} in "
@@ -527,7 +526,7 @@ class _Runner:
                 out = self._one(key, i, self.eps)
             self.rho_ref = out.curvature
         elif self.s["refresh"] and not out.below and hot:
-            shrink = float(np.clip(0.8 * tol / (out.t_conf - 1), 0.1, 0.7))
+            shrink = shrink_factor(out.t_conf, tol)
             why += f"; T_conf {out.t_conf:.3f} hot: ε ×{shrink:.2g}, rerun"
             self.eps *= shrink
             self.rho_ref = out.curvature
