@@ -70,6 +70,18 @@ def test_auto_rule():
     assert est.sampler == "sgld"  # a step size is an SGLD setting
 
 
+def test_trajectory_length_grows_with_size_and_is_reported():
+    """4 integrator steps per proposal up to D_REF parameters, then sqrt(d / D_REF)
+    times that (8,500 parameters: 21.3), capped; the summary reports the length."""
+    steps = _exact_llc._integration_steps
+    assert steps(10) == steps(_exact_llc.D_REF) == _exact_llc.INTEGRATION_STEPS
+    assert steps(8500) == pytest.approx(4 * np.sqrt(8500 / 300))
+    assert steps(10**6) == _exact_llc.MAX_INTEGRATION_STEPS
+    dln = zoo.deep_linear(jax.random.key(0), [20, 20, 20], 2, n=500)  # d = 800
+    est = estimate_llc(jax.random.key(0), dln.posterior, num_steps=200, gamma_check=())
+    assert f"{steps(800):.3g} integrator steps per proposal" in est.tuning
+
+
 def test_fixed_length_and_an_unsettled_adaptive_run(regular):
     fixed = estimate_llc(
         jax.random.key(2),
