@@ -29,6 +29,28 @@ def _reference(row) -> tuple[float, bool]:
     return math.nan, False
 
 
+def _point(row) -> tuple[float, bool, float, float, bool] | None:
+    """(reference λ, closed form?, estimate, its σ_total, settled) to plot for a row:
+    the default estimate against Aoyagi's λ or an exact reference, or, where λ is
+    unknown and the default run is itself exact, calibrated SGLD (``sgld_llc``)
+    against it."""
+    if row.get("llc") is None:
+        return None
+    lam, closed = _reference(row)
+    if math.isfinite(lam):
+        sigma = float(row.get("llc_sigma") or row.get("llc_mcse") or 0.0)
+        return lam, closed, float(row["llc"]), sigma, bool(row.get("settled", True))
+    if row.get("sgld_llc") is not None:
+        return (
+            float(row["llc"]),
+            False,
+            float(row["sgld_llc"]),
+            float(row.get("sgld_llc_sigma") or 0.0),
+            bool(row.get("sgld_settled", True)),
+        )
+    return None
+
+
 def plot_scale_accuracy(rows, *, path=None, band: float = 0.10) -> Figure:
     """Log-log λ̂ against λ (Aoyagi's, or the exact sampler's where λ is unknown) with
     ``y = x``, a ±``band`` relative band, ±2σ_total bars and hollow markers for
@@ -36,26 +58,23 @@ def plot_scale_accuracy(rows, *, path=None, band: float = 0.10) -> Figure:
     fig = Figure(figsize=(11, 4.6))
     FigureCanvasAgg(fig)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
-    refs = [(_reference(r), r) for r in rows if r.get("llc") is not None]
-    refs = [(lam, closed, r) for (lam, closed), r in refs if math.isfinite(lam)]
+    refs = [(p, r) for r in rows if (p := _point(r)) is not None]
     if not refs:
         ax.text(0.5, 0.5, "no finished rows", ha="center", transform=ax.transAxes)
         return save_figure(fig, path) if path else fig
-    lams = np.array([lam for lam, _, _ in refs])
+    lams = np.array([p[0] for p, _ in refs])
     lo, hi = lams.min() / 2, lams.max() * 2
     grid = np.geomspace(lo, hi, 50)
     ax.plot(grid, grid, color="black", lw=1, label="λ̂ = λ")
     ax.fill_between(
         grid, grid * (1 - band), grid * (1 + band), color="0.88", label=f"±{band:.0%}"
     )
-    for lam, closed, r in refs:
-        settled = bool(r.get("settled", True))
+    for (lam, closed, est, sigma, settled), r in refs:
         color = _SETTLED if closed else _EXACT
         kw = {"mfc": color if settled else "white", "mec": color, "color": color}
         marker = "o" if closed else "s"
-        sigma = float(r.get("llc_sigma") or r.get("llc_mcse") or 0.0)
-        ax.errorbar(lam, r["llc"], yerr=2 * sigma, fmt=marker, ms=6, capsize=3, **kw)
-        rel = r["llc"] / lam - 1
+        ax.errorbar(lam, est, yerr=2 * sigma, fmt=marker, ms=6, capsize=3, **kw)
+        rel = est / lam - 1
         ax2.errorbar(
             r["d"], 100 * rel, yerr=200 * sigma / lam, fmt=marker, ms=6, capsize=3, **kw
         )
@@ -71,8 +90,9 @@ def plot_scale_accuracy(rows, *, path=None, band: float = 0.10) -> Figure:
         ax.plot([], [], "o", color=_SETTLED, label="DLN vs Aoyagi's λ, settled")[0],
         ax.plot([], [], "o", mfc="white", mec=_SETTLED, label="unsettled")[0],
     ]
-    if not all(closed for _, closed, _ in refs):
-        handles.append(ax.plot([], [], "s", color=_EXACT, label="MLP vs exact")[0])
+    if not all(p[1] for p, _ in refs):
+        label = "MLP vs exact (SGLD where the default is exact)"
+        handles.append(ax.plot([], [], "s", color=_EXACT, label=label)[0])
     ax.legend(handles=[*ax.get_legend_handles_labels()[0][:2], *handles], loc="best")
     ax2.axhspan(-100 * band, 100 * band, color="0.88")
     ax2.axhline(0, color="black", lw=1)

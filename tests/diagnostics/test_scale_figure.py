@@ -1,0 +1,37 @@
+"""The LLC-at-scale figures: which estimate each row plots against which reference."""
+
+import math
+
+from slt_sampler.diagnostics import _scale_figure as fig
+
+DLN = {"model": "dln", "d": 825, "true_lambda": 133.5, "llc": 137.3, "llc_sigma": 0.6}
+MLP_SGLD = {  # λ unknown, the default run exact, calibrated SGLD checked against it
+    "model": "digits_mlp",
+    "d": 1210,
+    "true_lambda": None,
+    "llc": 80.0,
+    "llc_sigma": 1.0,
+    "sampler": "mams",
+    "sgld_llc": 76.0,
+    "sgld_llc_sigma": 2.0,
+    "sgld_settled": False,
+}
+MLP_REF = {**MLP_SGLD, "exact_llc": 79.0, "sgld_llc": None, "sampler": "sgld"}
+
+
+def test_each_row_plots_its_estimate_against_its_reference():
+    assert fig._point(DLN) == (133.5, True, 137.3, 0.6, True)
+    # an exact default run is the reference of the SGLD check, not a point of its own
+    assert fig._point(MLP_SGLD) == (80.0, False, 76.0, 2.0, False)
+    assert fig._point(MLP_REF) == (79.0, False, 80.0, 1.0, True)
+    assert fig._point({**MLP_SGLD, "sgld_llc": None}) is None  # nothing to judge
+    assert fig._point({"model": "x", "llc": None}) is None
+
+
+def test_accuracy_figure_draws_one_errorbar_per_judged_row():
+    rows = [DLN, MLP_SGLD, {**MLP_SGLD, "sgld_llc": None, "model": "other"}]
+    f = fig.plot_scale_accuracy(rows)
+    left, right = f.axes
+    assert len(left.containers) == len(right.containers) == 2
+    (y_dln,), (y_mlp,) = (c.lines[0].get_ydata() for c in left.containers)
+    assert math.isclose(y_dln, 137.3) and math.isclose(y_mlp, 76.0)
