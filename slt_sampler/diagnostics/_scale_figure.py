@@ -3,7 +3,8 @@ against run length, and wall time against the number of parameters.
 
 Rows are the study's results.json rows (dicts with ``model``, ``d``, ``true_lambda``
 (``None`` where λ is unknown), ``llc``, ``llc_sigma``, ``settled`` and, where measured,
-``exact_llc``, ``exact_llc_mcse``, ``llc_2x``, ``llc_vs_steps``, ``wall_seconds``).
+``exact_llc``, ``exact_llc_mcse``, ``sgld_llc``, ``sgld_llc_sigma``, ``sgld_settled``,
+``llc_2x``, ``llc_vs_steps``, ``wall_seconds``).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ def _reference(row) -> tuple[float, bool]:
 
 def _point(row) -> tuple[float, bool, float, float, bool] | None:
     """(reference λ, closed form?, estimate, its σ_total, settled) to plot for a row:
-    the default estimate against Aoyagi's λ or an exact reference, or, where λ is
-    unknown and the default run is itself exact, calibrated SGLD (``sgld_llc``)
-    against it."""
+    the default estimate against Aoyagi's λ or an exact reference (``exact_llc``),
+    or, where neither exists, calibrated SGLD (``sgld_llc``) against the default
+    estimate (the study runs that check only where the default run is exact)."""
     if row.get("llc") is None:
         return None
     lam, closed = _reference(row)
@@ -54,7 +55,8 @@ def _point(row) -> tuple[float, bool, float, float, bool] | None:
 def plot_scale_accuracy(rows, *, path=None, band: float = 0.10) -> Figure:
     """Log-log λ̂ against λ (Aoyagi's, or the exact sampler's where λ is unknown) with
     ``y = x``, a ±``band`` relative band, ±2σ_total bars and hollow markers for
-    unsettled runs; a right panel shows the relative error against d."""
+    unsettled runs; a right panel shows the relative error against d. A row with
+    neither gets its SGLD check against its exact default run (:func:`_point`)."""
     fig = Figure(figsize=(11, 4.6))
     FigureCanvasAgg(fig)
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})

@@ -18,8 +18,9 @@ first block, measured at w* (flatter than where the chains go), only starts the
 search. The positions of the next blocks set a diagonal preconditioner (their
 variance), after which the search restarts from the last good step. Trajectories are
 ``INTEGRATION_STEPS`` integrator steps long on average up to ``D_REF`` parameters and
-grow as √d above (:func:`_integration_steps`: larger networks have flatter, slower
-directions, along which short trajectories only diffuse).
+grow as √d above, to at most ``MAX_INTEGRATION_STEPS`` (:func:`_integration_steps`:
+larger networks have flatter, slower directions, along which short trajectories only
+diffuse).
 
 **Production**: if a block's acceptance falls below ``MIN_ACCEPTANCE`` (the chains
 reached regions stiffer than the warm-up saw), ε is halved and production restarts,
@@ -54,10 +55,13 @@ PRECONDITION_AFTER = 3  # blocks whose positions set the preconditioner (the las
 WARM_BLOCKS = 6  # warm-up blocks in all
 MIN_ACCEPTANCE = 0.5  # a production block below this halves ε and restarts production
 MIN_BLOCKS = 4  # production blocks before the first stopping check
-INTEGRATION_STEPS = 4.0  # average integrator steps per proposal at D_REF parameters,
-D_REF = 300  # growing as sqrt(d / D_REF) above (randomised lengths; _integration_steps)
+# average integrator steps per proposal (randomised lengths): INTEGRATION_STEPS up to
+# D_REF parameters, growing as sqrt(d / D_REF) above, at most MAX_INTEGRATION_STEPS
+INTEGRATION_STEPS = 4.0
+D_REF = 300
 MAX_INTEGRATION_STEPS = 32.0
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
+METHOD = 2  # raised when the path's algorithm changes (2: trajectories grow with d)
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
 
 
@@ -158,6 +162,8 @@ def _integration_steps(d: int) -> float:
 
 
 def _mams(eps, imm, dtype) -> MAMS:
+    """MAMS at step ``eps`` with diagonal preconditioner ``imm`` (one entry per
+    parameter, which also sets the trajectory length)."""
     steps = _integration_steps(int(np.size(imm)))
     return MAMS(jnp.asarray(eps, dtype), jnp.asarray(steps, dtype), imm)
 
@@ -238,9 +244,8 @@ def run_mams(
     tuning = (
         f"MAMS warmed up over {warmup_steps} steps (ε adapted to acceptance "
         f"{TARGET_ACCEPTANCE}, diagonal preconditioner from the chains): ε = "
-        f"{eps:.3g}, {_integration_steps(d):.3g} integrator steps per proposal on "
-        f"average; "
-        f"production acceptance {np.mean(acc):.2f}"
+        f"{eps:.3g}, {float(smp.num_integration_steps):.3g} integrator steps per "
+        f"proposal on average; production acceptance {np.mean(acc):.2f}"
     )
     return ExactRun(
         smp,

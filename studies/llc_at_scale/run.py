@@ -59,6 +59,7 @@ from slt_sampler.diagnostics._scale_figure import (
 from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 from slt_sampler.estimators import _mcse
 from slt_sampler.samplers.mams import tune_mams
+from slt_sampler.workflows._exact_llc import METHOD as EXACT_METHOD
 from slt_sampler.zoo import models as zoo
 from slt_sampler.zoo.digits import digits_mlp
 
@@ -316,9 +317,8 @@ def finish_row(row: dict) -> dict:
     if row.get("sgld_llc") is not None and row.get("sampler") in EXACT_SAMPLERS:
         ref, ref_sigma = row["llc"], row["llc_sigma"]
         row["rel_error_sgld_vs_exact"] = row["sgld_llc"] / ref - 1
-        row["z_sgld_vs_exact"] = (row["sgld_llc"] - ref) / math.hypot(
-            row["sgld_llc_sigma"], ref_sigma
-        )
+        both = math.hypot(row["sgld_llc_sigma"], ref_sigma)
+        row["z_sgld_vs_exact"] = (row["sgld_llc"] - ref) / both if both else None
     return row
 
 
@@ -403,10 +403,13 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     """Run the stages of one model that ``row`` does not hold yet, saving after each
     (the model is built only if a stage is missing)."""
     two_x = (entry["two_x"] or args.with_2x_1e6) and not args.skip_2x
+    exact_main = row.get("sampler", options.get("sampler")) in EXACT_SAMPLERS
     todo = {
         "main": row.get("llc") is None,
         "2x": two_x and row.get("llc_2x") is None,
-        "exact": entry["exact"] and row.get("exact_llc") is None,
+        # an exact main run is the reference of an SGLD check; else an exact reference
+        "exact": entry["exact"]
+        and row.get("sgld_llc" if exact_main else "exact_llc") is None,
     }
     if not any(todo.values()):
         return finish_row(row)
@@ -428,7 +431,7 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     if todo["2x"]:
         row.update(double_stage(key, model, options, row))
         save(finish_row(row))
-    if todo["exact"] and row.get("sampler") in EXACT_SAMPLERS:
+    if todo["exact"] and row["sampler"] in EXACT_SAMPLERS:
         # the main run is itself exact (Metropolis-adjusted): it is the reference,
         # and what is checked against it is calibrated SGLD at the same posterior
         todo["exact"] = False
@@ -472,6 +475,7 @@ def main(argv=None) -> list[dict]:
         "quick": args.quick,
         **options,
         "estimate_llc_defaults": llc_defaults(),
+        "exact_method": EXACT_METHOD,  # rows of an older exact path are rerun
     }
     old = read_rows(results_path)
     done = (
@@ -502,9 +506,8 @@ def main(argv=None) -> list[dict]:
         print_row(row)
     merged = merge_rows(old, rows)
     write_json_atomic(results_path, merged)
-    if (
-        rows
-    ):  # the figures show every finished row of these settings, not only this run's
+    # the figures show every finished row of these settings, not only this run's
+    if rows:
         shown = [
             r
             for r in merged

@@ -77,6 +77,8 @@ def test_trajectory_length_grows_with_size_and_is_reported():
     assert steps(10) == steps(_exact_llc.D_REF) == _exact_llc.INTEGRATION_STEPS
     assert steps(8500) == pytest.approx(4 * np.sqrt(8500 / 300))
     assert steps(10**6) == _exact_llc.MAX_INTEGRATION_STEPS
+    smp = _exact_llc._mams(0.1, jnp.ones(800), jnp.float32)
+    assert float(smp.num_integration_steps) == pytest.approx(steps(800))
     dln = zoo.deep_linear(jax.random.key(0), [20, 20, 20], 2, n=500)  # d = 800
     est = estimate_llc(jax.random.key(0), dln.posterior, num_steps=200, gamma_check=())
     assert f"{steps(800):.3g} integrator steps per proposal" in est.tuning
