@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..samplers.hmc import EXACT_SAMPLERS
+
 
 def _fmt_chains(values, limit: int = 8) -> str:
     vals = [f"{v:.4g}" for v in np.asarray(values)[:limit]]
@@ -32,7 +34,7 @@ def llc_summary(est) -> str:
     ]
     b = getattr(est, "error_budget", None)
     if b is not None:
-        exact = est.sampler in ("mams", "mala", "nuts", "hmc")
+        exact = est.sampler in EXACT_SAMPLERS
         bias = (
             "no step-size bias (exact sampler)"
             if exact

@@ -55,6 +55,10 @@ def _loss_from_logdensity(posterior, position, lp):
     return (rest - lp) / posterior.nbeta
 
 
+EXACT_SAMPLERS = frozenset({"mams", "mala", "nuts", "hmc"})
+"""Names of the Metropolis-adjusted samplers (no step-size bias), as results record them."""
+
+
 class _Exact:
     """Shared init for BlackJAX samplers whose state caches the log density."""
 

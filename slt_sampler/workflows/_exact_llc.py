@@ -61,8 +61,8 @@ INTEGRATION_STEPS = 4.0
 D_REF = 300
 MAX_INTEGRATION_STEPS = 32.0
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
-METHOD = 2  # raised when the path's algorithm changes (2: trajectories grow with d)
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
+METHOD = 2  # raised when the path's algorithm changes (2: trajectories grow with d)
 
 
 class ExactRun(NamedTuple):

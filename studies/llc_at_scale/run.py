@@ -58,6 +58,7 @@ from slt_sampler.diagnostics._scale_figure import (
 )
 from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 from slt_sampler.estimators import _mcse
+from slt_sampler.samplers.hmc import EXACT_SAMPLERS
 from slt_sampler.samplers.mams import tune_mams
 from slt_sampler.workflows._exact_llc import METHOD as EXACT_METHOD
 from slt_sampler.zoo import models as zoo
@@ -90,7 +91,6 @@ QUICK_MAX_STEPS = 20_000  # one adaptive chunk (its minimum): a smoke run
 EXACT_REL_MCSE = 0.015
 EXACT_MAX_STEPS = 40_000
 EXACT_CHAINS = 4
-EXACT_SAMPLERS = ("mams", "mala", "hmc", "nuts")
 
 
 def _dln_name(widths, r) -> str:
@@ -403,7 +403,7 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     """Run the stages of one model that ``row`` does not hold yet, saving after each
     (the model is built only if a stage is missing)."""
     two_x = (entry["two_x"] or args.with_2x_1e6) and not args.skip_2x
-    exact_main = row.get("sampler", options.get("sampler")) in EXACT_SAMPLERS
+    exact_main = row.get("sampler") in EXACT_SAMPLERS
     todo = {
         "main": row.get("llc") is None,
         "2x": two_x and row.get("llc_2x") is None,
@@ -431,15 +431,13 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     if todo["2x"]:
         row.update(double_stage(key, model, options, row))
         save(finish_row(row))
-    if todo["exact"] and row["sampler"] in EXACT_SAMPLERS:
-        # the main run is itself exact (Metropolis-adjusted): it is the reference,
-        # and what is checked against it is calibrated SGLD at the same posterior
-        todo["exact"] = False
-        if row.get("sgld_llc") is None:
-            row.update(sgld_stage(key, model, options))
-            save(finish_row(row))
     if todo["exact"]:
-        row.update(exact_reference(jax.random.fold_in(key, 3), model.posterior))
+        if row["sampler"] in EXACT_SAMPLERS:
+            # the main run is itself exact (Metropolis-adjusted): it is the
+            # reference, and calibrated SGLD at the same posterior is checked against it
+            row.update(sgld_stage(key, model, options))
+        else:
+            row.update(exact_reference(jax.random.fold_in(key, 3), model.posterior))
         save(finish_row(row))
     return finish_row(row)
 
