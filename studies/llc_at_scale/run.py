@@ -12,6 +12,8 @@ estimand. For each model the study records
   the checks found, wall time and the process's peak memory (resident set size);
 * a second run at *twice* the first run's length (independent chains of the same key
   family): |Δλ̂| / σ_total says whether the estimate still moves with run length;
+* with ``--seeds K``, K further default runs on independent keys: their spread against
+  their σ_total, and their mean against the 2x run;
 * for the ~10⁴-parameter DLN and the digits MLP, a comparison of calibrated SGLD with
   an exact sampler at the same (n, β, γ, w*). Where the default run is itself exact
   (MAMS, Robnik et al. 2025), it is the reference and ``estimate_llc(sampler="sgld")``
@@ -222,6 +224,51 @@ def double_stage(key, model, options: dict, row: dict) -> dict:
     }
 
 
+def seed_stage(key, model, options: dict, row: dict, seeds: int, save) -> None:
+    """Default estimates on ``seeds`` further independent keys, appended to
+    ``row["llc_seeds"]`` (and saved) one at a time, so an interrupted run resumes.
+
+    Their spread, beside the runs' own σ_total, says whether the error bar's size is
+    honest; their mean against the 2x run, whether λ̂ still moves with run length."""
+    for field in (
+        "llc_seeds",
+        "llc_sigma_seeds",
+        "num_steps_seeds",
+        "wall_seconds_seeds",
+    ):
+        row.setdefault(field, [])
+    for i in range(len(row["llc_seeds"]), seeds):
+        t0 = time.perf_counter()
+        est = estimate_llc(jax.random.fold_in(key, 100 + i), model.posterior, **options)
+        row["llc_seeds"].append(est.result.llc)
+        row["llc_sigma_seeds"].append(est.result.llc_sigma)
+        row["num_steps_seeds"].append(est.num_steps)
+        row["wall_seconds_seeds"].append(time.perf_counter() - t0)
+        save(finish_row(row))
+
+
+def seed_summary(row: dict) -> dict:
+    """The spread of λ̂ over the main run and the seed runs against their mean
+    σ_total (``seed_sd_over_sigma`` ≈ 1 when the error bar's size is honest), and the
+    seeds' mean against the 2x run (``seed_mean_z_vs_2x``: a λ̂ that still moves with
+    run length shows here even when each run's σ_total is honest about its own noise)."""
+    if len(row.get("llc_seeds") or []) < 2 or row.get("llc") is None:
+        return {}
+    lams = np.array([row["llc"], *row["llc_seeds"]])
+    sigmas = np.array([row["llc_sigma"], *row["llc_sigma_seeds"]])
+    out = {
+        "seed_runs": len(lams),
+        "seed_mean": float(lams.mean()),
+        "seed_sd": float(lams.std(ddof=1)),
+        "seed_mean_sigma": float(sigmas.mean()),
+        "seed_sd_over_sigma": float(lams.std(ddof=1) / sigmas.mean()),
+    }
+    if row.get("llc_2x") is not None:
+        se = math.hypot(lams.std(ddof=1) / math.sqrt(len(lams)), row["llc_2x_sigma"])
+        out["seed_mean_z_vs_2x"] = (out["seed_mean"] - row["llc_2x"]) / se
+    return out
+
+
 def sgld_stage(key, model, options: dict) -> dict:
     """Calibrated SGLD (``estimate_llc(sampler="sgld")``, its own defaults otherwise)
     at the same (n, β, γ, w*) as the exact main run, on independent chains."""
@@ -319,6 +366,7 @@ def finish_row(row: dict) -> dict:
         row["rel_error_sgld_vs_exact"] = row["sgld_llc"] / ref - 1
         both = math.hypot(row["sgld_llc_sigma"], ref_sigma)
         row["z_sgld_vs_exact"] = (row["sgld_llc"] - ref) / both if both else None
+    row.update(seed_summary(row))
     return row
 
 
@@ -355,6 +403,15 @@ def print_row(row: dict) -> None:
         f"{num('wall_seconds', '.0f', 6)}s {num('peak_rss_mb', '.0f', 7)}",
         flush=True,
     )
+    if row.get("seed_runs"):
+        vs_2x = row.get("seed_mean_z_vs_2x")
+        print(
+            f"{'':<4}{row['seed_runs']} independent default runs: λ̂ sd "
+            f"{row['seed_sd']:.2f} against mean σ_total {row['seed_mean_sigma']:.2f} "
+            f"(ratio {row['seed_sd_over_sigma']:.2f}); mean {row['seed_mean']:.2f}"
+            + (f", {vs_2x:+.1f} σ from the 2x run" if vs_2x is not None else ""),
+            flush=True,
+        )
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -376,6 +433,12 @@ def parse_args(argv) -> argparse.Namespace:
         "--max-steps", type=int, default=None, help="estimate_llc's max_steps"
     )
     ap.add_argument("--skip-2x", action="store_true", help="skip the 2x-length runs")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=0,
+        help="further default runs on independent keys per model (error-bar check)",
+    )
     ap.add_argument(
         "--with-2x-1e6",
         action="store_true",
@@ -410,6 +473,7 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
         # an exact main run is the reference of an SGLD check; else an exact reference
         "exact": entry["exact"]
         and row.get("sgld_llc" if exact_main else "exact_llc") is None,
+        "seeds": len(row.get("llc_seeds") or []) < args.seeds,
     }
     if not any(todo.values()):
         return finish_row(row)
@@ -439,6 +503,8 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
         else:
             row.update(exact_reference(jax.random.fold_in(key, 3), model.posterior))
         save(finish_row(row))
+    if todo["seeds"]:
+        seed_stage(key, model, options, row, args.seeds, save)
     return finish_row(row)
 
 
