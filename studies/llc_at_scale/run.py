@@ -255,16 +255,17 @@ def seed_summary(row: dict) -> dict:
     if len(row.get("llc_seeds") or []) < 2 or row.get("llc") is None:
         return {}
     lams = np.array([row["llc"], *row["llc_seeds"]])
-    sigmas = np.array([row["llc_sigma"], *row["llc_sigma_seeds"]])
+    sigma = float(np.mean([row["llc_sigma"], *row["llc_sigma_seeds"]]))
+    sd = float(lams.std(ddof=1))
     out = {
         "seed_runs": len(lams),
         "seed_mean": float(lams.mean()),
-        "seed_sd": float(lams.std(ddof=1)),
-        "seed_mean_sigma": float(sigmas.mean()),
-        "seed_sd_over_sigma": float(lams.std(ddof=1) / sigmas.mean()),
+        "seed_sd": sd,
+        "seed_mean_sigma": sigma,
+        "seed_sd_over_sigma": sd / sigma,
     }
     if row.get("llc_2x") is not None:
-        se = math.hypot(lams.std(ddof=1) / math.sqrt(len(lams)), row["llc_2x_sigma"])
+        se = math.hypot(sd / math.sqrt(len(lams)), row["llc_2x_sigma"])
         out["seed_mean_z_vs_2x"] = (out["seed_mean"] - row["llc_2x"]) / se
     return out
 
