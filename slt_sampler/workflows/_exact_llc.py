@@ -169,7 +169,7 @@ def _integration_steps(d: int) -> float:
     (a 4,000-step run at the new length reads 538.8, so depth 6 still creeps). On 10
     seeds of the [10, 10, 10, 10] DLN (300 parameters, 4 → 8 steps) the z-scores'
     sd against exact values went from 1.31 to 1.03. At 10⁴ parameters (21 → 32 steps)
-    a run takes 1.5× as long. Models below 75 parameters (no slow flat directions
+    a run takes 1.5-2× as long. Models below 75 parameters (no slow flat directions
     measured there) keep 4 steps and their cost."""
     steps = INTEGRATION_STEPS * math.sqrt(max(1.0, d / D_REF))
     return min(steps, MAX_INTEGRATION_STEPS)
