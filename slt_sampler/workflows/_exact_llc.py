@@ -62,8 +62,9 @@ D_REF = 75
 MAX_INTEGRATION_STEPS = 32.0
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
-METHOD = 3  # raised when the path's algorithm changes (2: trajectories grow with d;
-# 3: from 75 parameters instead of 300, so twice as long above 300)
+METHOD = 4  # raised when the path's algorithm changes (2: trajectories grow with d;
+# 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
+# takes the same, Halton-varied, trajectory length at each step)
 
 
 class ExactRun(NamedTuple):

@@ -48,6 +48,28 @@ def test_kernel_contract(sampler):
         np.testing.assert_allclose(info.loss, full_loss(post, w), rtol=1e-4)
 
 
+def test_mams_chains_share_varied_trajectory_lengths():
+    """Every chain integrates for the same number of steps at each step (vmapped
+    chains then wait for no straggler), the lengths vary from step to step, and they
+    average the requested length (McLachlan: two gradients per integrator step)."""
+    post, _, _ = regression_posterior(n=200, d=D, gamma=1.0)
+    smp = MAMS(jnp.asarray(1e-2), jnp.asarray(6.0), jnp.ones(D))
+    res = sample(
+        jax.random.key(3),
+        smp,
+        post,
+        jnp.zeros(D),
+        num_chains=4,
+        num_steps=64,
+        progress=False,
+    )
+    grads = np.asarray(res.stats["num_integration_steps"])
+    assert grads.shape == (4, 64)
+    np.testing.assert_array_equal(grads, np.broadcast_to(grads[0], grads.shape))
+    assert len(np.unique(grads[0])) >= 5
+    assert abs(grads[0].mean() / 2 - 6.0) < 0.5
+
+
 @pytest.mark.parametrize("sampler", _samplers(), ids=lambda s: f"{s.name}")
 def test_driver_shapes_and_reproducibility(sampler):
     post, _, _ = regression_posterior(n=200, d=D, gamma=1.0)
