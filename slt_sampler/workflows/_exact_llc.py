@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
+import time
 from typing import NamedTuple
 
 import jax
@@ -62,6 +64,8 @@ D_REF = 75
 MAX_INTEGRATION_STEPS = 32.0
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
+SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
+BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
 METHOD = 4  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step)
@@ -84,7 +88,42 @@ def _num_params(w) -> int:
     return int(ravel_pytree(w)[0].size)
 
 
-def _block(key, smp, posterior, start, num_chains, counters):
+class _Progress:
+    """A tqdm bar of the exact run's steps (warm-up, production, γ checks). With
+    ``show=None`` it appears on a terminal once a block takes longer than
+    ``SHOW_AFTER`` seconds, so the runs of small models print nothing."""
+
+    def __init__(self, show: bool | None):
+        self.show, self.bar, self.done = show, None, 0
+
+    def update(self, seconds: float, **postfix) -> None:
+        self.done += BLOCK
+        if self.bar is None:
+            show = self.show
+            if show is None:
+                show = seconds > SHOW_AFTER and sys.stderr.isatty()
+            if not show:
+                return
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                desc="mams", unit="step", leave=False, mininterval=BAR_INTERVAL
+            )
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(self.done - self.bar.n)
+
+    def note(self, **postfix) -> None:
+        """Show ``postfix`` now (the stopping check's λ̂ after a block)."""
+        if self.bar is not None:
+            self.bar.set_postfix(postfix)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _block(key, smp, posterior, start, num_chains, counters, progress=None, **what):
+    t0 = time.perf_counter()
     res = sample(
         key,
         smp,
@@ -99,6 +138,9 @@ def _block(key, smp, posterior, start, num_chains, counters):
     )
     counters[0] += res.compile_seconds
     counters[1] += res.run_seconds
+    if progress is not None:
+        acc = float(np.mean(res.stats["acceptance_rate"]))
+        progress.update(time.perf_counter() - t0, **what, acceptance=f"{acc:.2f}")
     return res
 
 
@@ -194,10 +236,12 @@ def run_mams(
     target_rel_error: float,
     init_loss: float,
     raise_if_nan,
+    progress: _Progress | None = None,
 ) -> ExactRun:
     """Warm up MAMS at ``w_star`` and run it (module docstring). ``num_steps`` fixes
     the production length (rounded up to whole blocks); ``None`` stops adaptively.
-    ``raise_if_nan(res, sampler)`` is called on a block whose losses are not finite."""
+    ``raise_if_nan(res, sampler)`` is called on a block whose losses are not finite;
+    ``progress`` (a :class:`_Progress`) is told of every block."""
     counters = [0.0, 0.0]
     d = _num_params(w_star)
     k_h, k_run = jax.random.split(rng_key)
@@ -210,7 +254,17 @@ def run_mams(
     warm, kept = [], []
     for b in range(WARM_BLOCKS):
         smp = _mams(search.eps, imm, dtype)
-        res = _block(next(keys), smp, posterior, start, num_chains, counters)
+        res = _block(
+            next(keys),
+            smp,
+            posterior,
+            start,
+            num_chains,
+            counters,
+            progress,
+            phase="warm-up",
+            eps=f"{search.eps:.3g}",
+        )
         if not _finite(res):
             raise_if_nan(res, smp)
         warm.append(res.losses)
@@ -234,8 +288,18 @@ def run_mams(
     settled = fixed is not None
     beta = float(posterior.beta)
     restarts = 0
+    status = {"phase": "production"}
     while len(prod) < budget:
-        res = _block(next(keys), smp, posterior, start, num_chains, counters)
+        res = _block(
+            next(keys),
+            smp,
+            posterior,
+            start,
+            num_chains,
+            counters,
+            progress,
+            **status,
+        )
         if not _finite(res):
             raise_if_nan(res, smp)
         start = res.final_state.position
@@ -247,12 +311,16 @@ def run_mams(
             prod, acc = [], []
             eps, restarts = eps / 2, restarts + 1
             smp = _mams(eps, imm, dtype)
+            status = {"phase": f"production restarted at eps {eps:.3g}"}
             continue
         prod.append(res.losses)
         acc.append(a)
         if fixed is None and len(prod) >= MIN_BLOCKS:
             trace = np.concatenate(prod, axis=1)
-            if _done(trace, init_loss, posterior.n, beta, target_rel_error):
+            done, status = _done(trace, init_loss, posterior.n, beta, target_rel_error)
+            if progress is not None:
+                progress.note(**status)
+            if done:
                 settled = True
                 break
     warmup_steps = sum(x.shape[1] for x in warm)
@@ -274,17 +342,26 @@ def run_mams(
     )
 
 
-def _done(trace, init_loss, n, beta, target) -> bool:
+def _done(trace, init_loss, n, beta, target) -> tuple[bool, dict]:
     """Split-R-hat < ``RHAT_MAX``, bulk ESS ≥ ``MIN_ESS`` and total error (MCSE and
-    drift between the trace's two halves) at most ``target`` of |λ̂|."""
+    drift between the trace's two halves) at most ``target`` of |λ̂|; and what the
+    progress bar shows of them."""
     result = llc(trace, init_loss, n=n, beta=beta)
-    if not (result.rhat < RHAT_MAX and result.ess >= MIN_ESS):
-        return False
     total = error_budget(result, trace).total
-    return bool(total <= target * abs(result.llc))
+    status = {
+        "phase": "production",
+        "llc": f"{result.llc:.4g} ± {total / max(abs(result.llc), 1e-30):.1%}",
+        "rhat": f"{result.rhat:.3f}",
+        "ess": f"{result.ess:.0f}",
+    }
+    if not (result.rhat < RHAT_MAX and result.ess >= MIN_ESS):
+        return False, status
+    return bool(total <= target * abs(result.llc)), status
 
 
-def gamma_checks(key, smp, posterior, start, factors, blocks, init_loss, num_chains):
+def gamma_checks(
+    key, smp, posterior, start, factors, blocks, init_loss, num_chains, progress=None
+):
     """Raw λ̂ and MCSE at γ·factor for each factor: ``blocks`` blocks of the same shape
     from where the main run ended, the first half discarded (nothing recompiles)."""
     counters = [0.0, 0.0]
@@ -302,6 +379,8 @@ def gamma_checks(key, smp, posterior, start, factors, blocks, init_loss, num_cha
                 pos,
                 num_chains,
                 counters,
+                progress,
+                phase=f"γ check {g:.3g}",
             )
             parts.append(res.losses)
             pos = res.final_state.position
@@ -347,13 +426,16 @@ def estimate_exact(
     init_loss,
     report,
     center_check,
+    progress=None,
 ):
     """The MAMS branch of :func:`~slt_sampler.estimate_llc` (same checks, same
-    result type; ``burn_in`` defaults to the warm-up)."""
+    result type; ``burn_in`` defaults to the warm-up; ``progress`` as there: ``None``
+    shows a bar on a terminal when blocks are slow)."""
     from ..samplers.checks import Problem
     from .llc import LLCEstimate, _raise_if_diverged, finish_result
 
     k_run, k_gamma = jax.random.split(rng_key)
+    bar = _Progress(progress)
     run = run_mams(
         k_run,
         posterior,
@@ -364,6 +446,7 @@ def estimate_exact(
         target_rel_error=target_rel_error,
         init_loss=init_loss,
         raise_if_nan=_raise_if_diverged,
+        progress=bar,
     )
     trace = run.trace
     if not run.settled:
@@ -392,7 +475,9 @@ def estimate_exact(
         max(2, prod_blocks // 4),
         init_loss,
         num_chains,
+        bar,
     )
+    bar.close()
     sens = {
         float(posterior.gamma): result.llc_raw,
         **{g: v[0] for g, v in checks.items()},

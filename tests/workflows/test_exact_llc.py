@@ -56,6 +56,19 @@ def test_one_compiled_sampler_for_warmup_production_and_gamma_checks(monkeypatch
     assert len(driver._COMPILED) == 1 and est.compile_seconds < 0.5
 
 
+def test_progress_bar_shows_phase_and_estimate_only_when_asked(capsys, monkeypatch):
+    """``progress=True`` draws a bar through warm-up, production (with λ̂ and its
+    relative total error) and the γ checks; ``None`` off a terminal draws nothing."""
+    monkeypatch.setattr(_exact_llc, "BAR_INTERVAL", 0.0)  # every block redrawn
+    m = zoo.regular(jax.random.key(5), 3, n=500)
+    estimate_llc(jax.random.key(0), m.posterior, num_chains=2, progress=True)
+    err = capsys.readouterr().err
+    for part in ("mams", "phase=warm-up", "phase=production", "llc=", "γ check 2"):
+        assert part in err, (part, err[-500:])
+    estimate_llc(jax.random.key(0), m.posterior, num_chains=2, progress=None)
+    assert "mams" not in capsys.readouterr().err
+
+
 def test_auto_rule():
     dln = zoo.deep_linear(jax.random.key(0), [4, 4, 4], 1, n=500)
     post, w = dln.posterior, dln.w_star
