@@ -43,7 +43,7 @@ def llc_summary(est) -> str:
         )
         lines.append(
             f"  error    MCSE {b.mcse:.2g}, {bias}, drift {b.drift:.2g}"
-            f" → total {b.total:.2g} ({b.total / abs(r.llc):.1%} of λ̂)"
+            f" → total {b.total:.2g} ({100 * b.total / abs(r.llc):.2g}% of λ̂)"
         )
     if est.calibration is not None:
         lines.append(f"  step     {est.calibration.reason}")

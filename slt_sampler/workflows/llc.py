@@ -271,8 +271,9 @@ def estimate_llc(
         with n the number of data, never the batch size).
     sampler
         ``"auto"`` (default): ``"sgld"`` if ``step_size`` or ``calibration`` is
-        given; else ``"mams"`` where a full-data gradient is cheap (at most 20,000
-        parameters, and a ``full_loss_fn`` shortcut or n·d ≤ 10⁸), else ``"sgld"``.
+        given; else ``"mams"`` where a full-data gradient is cheap (a
+        ``full_loss_fn`` shortcut and at most 200,000 parameters, or at most 20,000
+        parameters and n·d ≤ 10⁸), else ``"sgld"``.
         ``"mams"``: the Metropolis-adjusted microcanonical sampler (Robnik et al.
         2025), exact (no step-size bias), warmed up and run in blocks of one compiled
         shape until λ̂'s total error is ``target_rel_error`` of λ̂.

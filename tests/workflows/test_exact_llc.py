@@ -2,6 +2,8 @@
 closed-form accuracy within the reported total error, one compiled sampler per model
 shape, the auto rule, and what the result reports."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -76,7 +78,13 @@ def test_auto_rule():
     assert _exact_llc.resolve_sampler("auto", post, w, True) == "sgld"
     assert _exact_llc.resolve_sampler("nuts", post, w, False) == "nuts"
     big = [jnp.zeros((200, 100)), jnp.zeros((4, 200))]  # 20,800 parameters
-    assert _exact_llc.resolve_sampler("auto", post, big, False) == "sgld"
+    # with a full_loss_fn shortcut (this model has one) MAMS up to 200,000
+    assert _exact_llc.resolve_sampler("auto", post, big, False) == "mams"
+    huge = [jnp.zeros((500, 400)), jnp.zeros((4, 500))]  # 202,000 parameters
+    assert _exact_llc.resolve_sampler("auto", post, huge, False) == "sgld"
+    no_shortcut = dataclasses.replace(post, full_loss_fn=None)  # n·d = 500·16
+    assert _exact_llc.resolve_sampler("auto", no_shortcut, w, False) == "mams"
+    assert _exact_llc.resolve_sampler("auto", no_shortcut, big, False) == "sgld"
     est = estimate_llc(
         jax.random.key(0), post, step_size=1e-5, num_steps=400, gamma_check=()
     )
