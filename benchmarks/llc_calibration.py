@@ -15,7 +15,8 @@ the same* (n, β, γ, w*), w* a minimum (the DLN's balanced minimiser):
 ``z = (λ̂ − exact) / sqrt(σ_total² + MCSE_exact²)``. Calibrated error bars give
 ``sd(z) ≈ 1`` and ``|mean(z)| ≲ 1``; ``σ_total / λ̂`` is reported too (an error bar wide
 enough to cover anything does not count). Results are written after every cell to
-``benchmarks/results/llc_calibration.json`` (atomically; a rerun skips finished cells).
+``benchmarks/results/llc_calibration.json`` (atomically; a rerun skips cells finished
+by the same version of the exact path, ``method``, and recomputes the others).
 
     python benchmarks/llc_calibration.py                      # 3 models x 10 seeds
     python benchmarks/llc_calibration.py --models regular_d10 --seeds 5
@@ -40,6 +41,7 @@ import numpy as np
 
 from slt_sampler import estimate_llc, zoo
 from slt_sampler.diagnostics.results import read_rows, write_json_atomic
+from slt_sampler.workflows._exact_llc import METHOD
 
 OUT = Path(__file__).parent / "results" / "llc_calibration.json"
 MODELS = {
@@ -97,6 +99,7 @@ def cell(name: str, seed: int) -> dict:
     return {
         "model": name,
         "seed": seed,
+        "method": METHOD,
         "sampler": est.sampler,
         "d": model.dim,
         "true_lambda": model.true.lam,
@@ -153,7 +156,8 @@ def main(argv=None) -> dict:
         args.out = OUT.with_name(f"llc_calibration{tag}.json")
     if args.seeds < 2:
         ap.error("--seeds must be >= 2 to measure a spread of z")
-    rows = read_rows(args.out, key="cells")
+    # cells of an older exact path (its METHOD) are recomputed, not reused
+    rows = [r for r in read_rows(args.out, key="cells") if r.get("method") == METHOD]
     done = {(r["model"], r["seed"]) for r in rows}
     for name in args.models:
         for seed in range(args.seeds):
