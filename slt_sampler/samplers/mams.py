@@ -7,19 +7,20 @@ accepts or rejects the trajectory with a Metropolis test, so it is exact up to
 Monte-Carlo error like MALA, HMC and NUTS. This is BlackJAX's
 ``adjusted_mclmc_dynamic`` kernel (varied trajectory lengths, McLachlan integrator,
 diagonal preconditioning) behind the project's sampler contract, tuned by BlackJAX's
-``adjusted_mclmc_find_L_and_step_size``.
+``adjusted_mclmc_find_L_and_step_size``. It serves as the fast exact reference against
+which stochastic-gradient LLC estimates are checked; ``benchmarks/exact_reference.py``
+measures its effective samples of ``nL_n`` per second against MALA and NUTS.
 
 **Trajectory lengths** vary from proposal to proposal around their average (which
 avoids resonances), along a quasi-random Halton sequence in the step index (BlackJAX's
-``trajectory_length``), so at each step every chain integrates for the same number of
-steps. With independent random lengths, chains vectorised by ``vmap`` run in lockstep
-until the longest of them finishes: at 8 chains that is about 1.8 times the average
-length, and a step cost about 1.9 times as much (measured on 8,500- and
-82,500-parameter deep linear networks at 32 steps per proposal). Each step is still a
-Metropolis-adjusted kernel that leaves the target invariant, and the chains, sharing
-only the lengths, stay independent given them. It serves as the fast exact reference against
-which stochastic-gradient LLC estimates are checked; ``benchmarks/exact_reference.py``
-measures its effective samples of ``nL_n`` per second against MALA and NUTS.
+``trajectory_length``; the index restarts at every :func:`~slt_sampler.sample` call),
+so at each step every chain integrates for the same number of steps. With independent
+random lengths, chains vectorised by ``vmap`` run in lockstep until the longest of
+them finishes: at 8 chains about 1.8 times the average length, and a step cost 1.7-1.9
+times as much (measured on deep linear networks of 82,500 and 8,500 parameters at 32
+steps per proposal). Each step is still a Metropolis-adjusted kernel that leaves the
+target invariant, and the chains, sharing only the lengths, stay independent given
+them.
 """
 
 from __future__ import annotations
