@@ -426,7 +426,9 @@ def check_sampler(sampler) -> None:
         )
 
 
-def _progress(total: int, sampler, show: bool):
+def _progress(total: int | None, sampler, show: bool, interval: float = 0.5):
+    """A tqdm bar of ``total`` steps (``None``: open-ended) named after ``sampler``,
+    redrawn at most every ``interval`` seconds; ``None`` when not ``show``."""
     if not show:
         return None
     from tqdm.auto import tqdm
@@ -436,5 +438,5 @@ def _progress(total: int, sampler, show: bool):
         desc=f"{getattr(sampler, 'name', 'sampler')}",
         unit="step",
         leave=False,
-        mininterval=0.5,
+        mininterval=interval,
     )

@@ -47,7 +47,7 @@ from jax.flatten_util import ravel_pytree
 from ..estimators.llc import error_budget, llc
 from ..samplers.calibrate import max_curvature
 from ..samplers.mams import MAMS
-from ..samplers.run import broadcast_chains, sample
+from ..samplers.run import _progress, broadcast_chains, sample
 
 BLOCK = 100  # MAMS steps per block: every block of an estimate has this shape
 KEEP = 10  # positions kept per chain per block (for the preconditioner)
@@ -104,11 +104,7 @@ class _Progress:
                 show = seconds > SHOW_AFTER and sys.stderr.isatty()
             if not show:
                 return
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                desc="mams", unit="step", leave=False, mininterval=BAR_INTERVAL
-            )
+            self.bar = _progress(None, MAMS, True, BAR_INTERVAL)
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(self.done - self.bar.n)
 
