@@ -18,7 +18,8 @@ first block, measured at w* (flatter than where the chains go), only starts the
 search. The positions of the next blocks set a diagonal preconditioner (their
 variance), after which the search restarts from the last good step. Trajectories are
 ``INTEGRATION_STEPS`` integrator steps long on average up to ``D_REF`` parameters and
-grow as √d above, to at most ``MAX_INTEGRATION_STEPS`` (:func:`_integration_steps`:
+grow as √d above, faster above ``D_KNEE``, to at most ``MAX_INTEGRATION_STEPS``
+(:func:`_integration_steps`:
 larger networks have flatter, slower directions, along which short trajectories only
 diffuse).
 
@@ -57,18 +58,22 @@ PRECONDITION_AFTER = 3  # blocks whose positions set the preconditioner (the las
 WARM_BLOCKS = 6  # warm-up blocks in all
 MIN_ACCEPTANCE = 0.5  # a production block below this halves ε and restarts production
 MIN_BLOCKS = 4  # production blocks before the first stopping check
-# average integrator steps per proposal (randomised lengths): INTEGRATION_STEPS up to
-# D_REF parameters, growing as sqrt(d / D_REF) above, at most MAX_INTEGRATION_STEPS
+# average integrator steps per proposal (Halton-varied lengths): INTEGRATION_STEPS up
+# to D_REF parameters, growing as sqrt(d / D_REF) to D_KNEE and as d^GROWTH above, at
+# most MAX_INTEGRATION_STEPS (_integration_steps)
 INTEGRATION_STEPS = 4.0
 D_REF = 75
-MAX_INTEGRATION_STEPS = 32.0
+D_KNEE = 300
+GROWTH = 0.71
+MAX_INTEGRATION_STEPS = 128.0
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
-METHOD = 4  # raised when the path's algorithm changes (2: trajectories grow with d;
+METHOD = 5  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
-# takes the same, Halton-varied, trajectory length at each step)
+# takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
+# as d^0.71 above 300 parameters, to at most 128 steps instead of 32)
 
 
 class ExactRun(NamedTuple):
@@ -181,8 +186,8 @@ class _StepSearch:
 
 def _integration_steps(d: int) -> float:
     """Average integrator steps per proposal for ``d`` parameters:
-    ``INTEGRATION_STEPS · sqrt(d / D_REF)``, between ``INTEGRATION_STEPS`` and
-    ``MAX_INTEGRATION_STEPS``.
+    ``INTEGRATION_STEPS · sqrt(d / D_REF)`` up to ``D_KNEE`` parameters, growing as
+    ``d^GROWTH`` above, at most ``MAX_INTEGRATION_STEPS``.
 
     Why it grows: a deep linear network's localised posterior has flat directions
     (its symmetries) whose spread the chains, started at w*, reach only slowly, and
@@ -194,23 +199,25 @@ def _integration_steps(d: int) -> float:
     [10, 10, 10, 10] DLN effective samples of L_n per gradient peak at about 8 steps
     (5.6, 8.6, 4.6, 3.9 per 1000 gradients at 4, 8, 16, 32) and λ̂ does not creep.
     The MAMS scaling for a well-conditioned target is d^(1/4) (ε ∝ d^(-1/4) at a
-    fixed trajectory length); d^(1/2) also covers the conditioning of the flat
-    directions, which worsens with size, at 10⁴ parameters (d^(1/4) gave 9 steps and
-    λ̂ 1212-1213 on the DLN above).
+    fixed trajectory length); the conditioning of the flat directions worsens with
+    size and needs more (d^(1/4) gave 9 steps and λ̂ 1212-1213 on the DLN above).
 
-    Why growth starts at 75 parameters, not 300 (twice the steps above 300): with
-    growth from 300 the default adaptive run stopped while λ̂ still crept, deeper
-    networks worst. Default runs, before → after: the 864-parameter depth-6
-    [14, 12, 12, 10, 12, 12, 14] rank-1 DLN 47.9-49.0 over 8 seeds → 49.0-49.2 over 4
-    (a 17,700-step run reads 49.8); the 8,100-parameter [50, 45, 40, 45, 50] rank-5
-    DLN 754.7 (mean of 8) → 759.3-760.0 (3 seeds; a long run's last quarters read
-    758.6-759.1); the 8,672-parameter depth-6 DLN 530.8 (mean of 8) → 533.2-534.8
-    (a 4,000-step run at the new length reads 538.8, so depth 6 still creeps). On 10
-    seeds of the [10, 10, 10, 10] DLN (300 parameters, 4 → 8 steps) the z-scores'
-    sd against exact values went from 1.31 to 1.03. At 10⁴ parameters (21 → 32 steps)
-    a run takes 1.5-2× as long. Models below 75 parameters (no slow flat directions
-    measured there) keep 4 steps and their cost."""
-    steps = INTEGRATION_STEPS * math.sqrt(max(1.0, d / D_REF))
+    Why ``d^0.71`` above 300 parameters: it passes through the two measured points,
+    8 steps at 300 parameters and 83 at 8,100, where fewer still creep. On the
+    8,100-parameter depth-4 [50, 45, 40, 45, 50] rank-5 DLN (8 chains, fixed runs,
+    per-100-step block means of λ̂): at 32 steps λ̂ rose from about 755 in the
+    warm-up to 759.0-759.7 over 4,000 steps (3 seeds; ESS and R-hat passed after
+    1,000, where runs stopped reading 754-756); at 42 steps (√d growth uncapped) one
+    run read 758.7 after 2,300 steps; at 83 steps the blocks reached 760-765 by
+    step 500 and two runs read 762.4 ± 0.5 and 761.3 ± 0.9. The price is per step
+    (2.6× the 32-step cost there), paid back by not stopping on a creeping trace.
+    Earlier, growth from 75 parameters rather than 300 (√d both) had moved the
+    864-parameter depth-6 [14, 12, 12, 10, 12, 12, 14] rank-1 DLN from 47.9-49.0
+    over 8 seeds to 49.0-49.2 over 4 (a 17,700-step run reads 49.8). Models below
+    75 parameters (no slow flat directions measured there) keep 4 steps and their
+    cost."""
+    steps = INTEGRATION_STEPS * math.sqrt(max(1.0, min(d, D_KNEE) / D_REF))
+    steps *= max(1.0, d / D_KNEE) ** GROWTH
     return min(steps, MAX_INTEGRATION_STEPS)
 
 

@@ -93,10 +93,14 @@ def test_auto_rule():
 
 def test_trajectory_length_grows_with_size_and_is_reported():
     """4 integrator steps per proposal up to D_REF parameters, then sqrt(d / D_REF)
-    times that (2,000 parameters: 20.7), capped; the summary reports the length."""
+    times that to D_KNEE (300 parameters: 8), then (d / D_KNEE)^0.71 times 8 (8,100
+    parameters: 83, the length measured not to creep there), capped; the summary
+    reports the length."""
     steps = _exact_llc._integration_steps
     assert steps(10) == steps(_exact_llc.D_REF) == _exact_llc.INTEGRATION_STEPS
-    assert steps(2000) == pytest.approx(4 * np.sqrt(2000 / 75))
+    assert steps(200) == pytest.approx(4 * np.sqrt(200 / 75))
+    assert steps(300) == pytest.approx(8.0)
+    assert steps(8100) == pytest.approx(83, abs=0.5)
     assert steps(10**6) == _exact_llc.MAX_INTEGRATION_STEPS
     smp = _exact_llc._mams(0.1, jnp.ones(800), jnp.float32)
     assert float(smp.num_integration_steps) == pytest.approx(steps(800))
