@@ -1,9 +1,10 @@
 """Flagship study: estimate the LLC of models whose learning coefficient is known exactly.
 
-Runs the model zoo at *default* settings (calibrated SGLD, batch 100, β* = 1/log n,
-γ = 1 at the minimiser w* of L_n, adaptive run length) and compares λ̂ with the exact λ
-of Watanabe / Aoyagi. Prints a table as it goes, writes results.json after every model
-(a rerun skips models already done with the same settings; --fresh recomputes them), an
+Runs the model zoo at *default* settings (``sampler="auto"``, which is the exact MAMS
+sampler for every model here; β* = 1/log n, γ = 1 at the minimiser w* of L_n, run until
+λ̂'s total error is 3%) and compares λ̂ with the exact λ of Watanabe / Aoyagi. Prints a
+table as it goes, writes results.json after every model (a rerun skips models already
+done with the same settings and version of the exact sampler; --fresh recomputes them), an
 ArviZ DataTree and an L_n trace plot per model, and a plot of λ̂ against λ.
 
 results.json is replaced atomically, and rows whose model or settings this run does not
@@ -42,6 +43,7 @@ from slt_sampler.diagnostics.plots import (
     plot_loss_trace,
 )
 from slt_sampler.diagnostics.results import read_rows, write_json_atomic
+from slt_sampler.workflows._exact_llc import METHOD as EXACT_METHOD
 from slt_sampler.zoo import models as zoo
 
 HERE = Path(__file__).parent
@@ -221,7 +223,12 @@ def main(argv=None) -> list[dict]:
     out = args.out or HERE / "out" / ("quick" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"
-    settings = {"seed": args.seed, "quick": args.quick, "sampler": args.sampler}
+    settings = {
+        "seed": args.seed,
+        "quick": args.quick,
+        "sampler": args.sampler,
+        "exact_method": EXACT_METHOD,  # rows of an older exact path are rerun
+    }
     old = read_rows(results_path)
     done = (
         {}
