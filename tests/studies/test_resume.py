@@ -123,3 +123,18 @@ def test_unknown_model_is_an_argparse_error(study, capsys):
     err = capsys.readouterr().err
     assert "no_such_model" in err and "regular_d2" in err and "regular_d3" in err
     assert not calls
+
+
+def test_rows_of_an_older_exact_sampler_are_rerun(study, monkeypatch):
+    """A row computed by an older version of the exact path (its ``METHOD``) is not
+    reused: the flagship once showed a 10⁴ DLN of the previous sampler as current."""
+    module, _ = study
+    calls = []
+    monkeypatch.setattr(module, "run_model", _fake_run_model(calls))
+    monkeypatch.setattr(module, "plot_llc_vs_truth", lambda *args, **kwargs: None)
+    module.main(["--models", "regular_d2"])
+    module.main(["--models", "regular_d2"])
+    assert len(calls) == 1  # same version: reused
+    monkeypatch.setattr(module, "EXACT_METHOD", module.EXACT_METHOD + 1)
+    module.main(["--models", "regular_d2"])
+    assert len(calls) == 2
