@@ -94,7 +94,7 @@ def test_auto_rule():
 def test_trajectory_length_grows_with_size_and_is_reported():
     """4 integrator steps per proposal up to D_REF parameters, then sqrt(d / D_REF)
     times that to D_KNEE (300 parameters: 8), then (d / D_KNEE)^0.71 times 8 (8,100
-    parameters: 83, the length measured not to creep there), capped; the summary
+    parameters: 83, where the creep was measured to shrink), capped; the summary
     reports the length."""
     steps = _exact_llc._integration_steps
     assert steps(10) == steps(_exact_llc.D_REF) == _exact_llc.INTEGRATION_STEPS
