@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from slt_sampler import estimate_llc
+from slt_sampler.posterior.base import full_loss
 from slt_sampler.samplers import run as driver
 from slt_sampler.workflows import _exact_llc
 from slt_sampler.zoo import models as zoo
@@ -138,3 +139,42 @@ def test_bad_target_rel_error_names_the_argument(regular):
     for bad in (0.0, 1.5, None, "3%"):
         with pytest.raises((ValueError, TypeError), match="target_rel_error"):
             estimate_llc(jax.random.key(0), regular.posterior, target_rel_error=bad)
+
+
+def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
+    regular, monkeypatch
+):
+    """One chain rejecting most proposals (the others fine) is enough to halve ε and
+    restart production, what ran counting as warm-up; so is a low mean."""
+    assert _exact_llc.step_too_large([0.95] * 7 + [0.3])
+    assert _exact_llc.step_too_large([0.75] * 8)
+    assert not _exact_llc.step_too_large([0.85] * 7 + [0.6])
+    block, calls = _exact_llc._block, []
+
+    def one_stuck_chain(*args, **kwargs):
+        res = block(*args, **kwargs)
+        calls.append(kwargs.get("phase"))
+        if kwargs.get("phase") == "production" and calls.count("production") == 1:
+            acc = np.asarray(res.stats["acceptance_rate"]).copy()
+            acc[0] = 0.1  # the first production block: chain 0 stuck
+            res = res._replace(stats={**res.stats, "acceptance_rate": acc})
+        return res
+
+    monkeypatch.setattr(_exact_llc, "_block", one_stuck_chain)
+    post = regular.posterior
+    run = _exact_llc.run_mams(
+        jax.random.key(5),
+        post,
+        post.center,
+        num_chains=4,
+        num_steps=200,
+        max_steps=200,
+        target_rel_error=0.03,
+        init_loss=float(full_loss(post, post.center)),
+        raise_if_nan=None,
+        progress=_exact_llc._Progress(False),
+    )
+    warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
+    assert run.warmup_steps == warm + _exact_llc.BLOCK  # the stuck block is warm-up
+    assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
+    assert any(str(p).startswith("production restarted") for p in calls)
