@@ -68,6 +68,7 @@ WARM_BLOCKS = 6  # warm-up blocks in all
 MIN_ACCEPTANCE = 0.8  # a production block below this mean acceptance halves ε and
 MIN_CHAIN_ACCEPTANCE = 0.5  # so does one whose least accepting chain is below this;
 MAX_RESTARTS = 4  # production then restarts (at most this many times)
+RESTART_FACTOR = 0.5  # ε's factor at a restart
 MIN_BLOCKS = 4  # production blocks before the first stopping check
 # average integrator steps per proposal (Halton-varied lengths): INTEGRATION_STEPS up
 # to D_REF parameters, growing as sqrt(d / D_REF) to D_KNEE and as d^GROWTH above, at
@@ -335,7 +336,7 @@ def run_mams(
             # step, and what ran so far counts as warm-up
             warm += prod + [res.losses]
             prod, acc = [], []
-            eps, restarts = eps / 2, restarts + 1
+            eps, restarts = eps * RESTART_FACTOR, restarts + 1
             smp = _mams(eps, imm, dtype)
             status = {"phase": f"production restarted at eps {eps:.3g}"}
             continue
