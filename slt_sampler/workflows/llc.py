@@ -483,6 +483,31 @@ def estimate_llc(
     )
 
 
+def estimate_llc_version() -> dict:
+    """What decides :func:`estimate_llc`'s answer besides its arguments: its keyword
+    defaults (as strings) and the version of its exact path's algorithm
+    (``exact_method``). A study that stores this beside its results can rerun them
+    when either changes instead of reusing rows of an older estimator.
+
+    Examples
+    --------
+    >>> v = estimate_llc_version()
+    >>> v["estimate_llc_defaults"]["target_rel_error"], v["exact_method"] > 0
+    ('0.03', True)
+    """
+    import inspect
+
+    from . import _exact_llc
+
+    params = inspect.signature(estimate_llc).parameters.values()
+    return {
+        "estimate_llc_defaults": {
+            p.name: repr(p.default) for p in params if p.default is not p.empty
+        },
+        "exact_method": _exact_llc.METHOD,
+    }
+
+
 def finish_result(kept, init_loss, posterior, end_temp, report, center_check):
     """λ̂ with its error budget from the kept trace, and the after-run checks (R-hat,
     chains below L_n(w*)) added to ``report``; shared by every sampler's path."""
@@ -656,4 +681,10 @@ def _blew_up(losses: np.ndarray) -> bool:
     return False
 
 
-__all__ = ["ChainDivergenceError", "LLCCheckError", "LLCEstimate", "estimate_llc"]
+__all__ = [
+    "ChainDivergenceError",
+    "LLCCheckError",
+    "LLCEstimate",
+    "estimate_llc",
+    "estimate_llc_version",
+]

@@ -41,7 +41,6 @@ os.environ.setdefault(
 )
 
 import argparse
-import inspect
 import json
 import math
 import resource
@@ -62,7 +61,7 @@ from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 from slt_sampler.estimators import _mcse
 from slt_sampler.samplers.hmc import EXACT_SAMPLERS
 from slt_sampler.samplers.mams import tune_mams
-from slt_sampler.workflows._exact_llc import METHOD as EXACT_METHOD
+from slt_sampler.workflows.llc import estimate_llc_version
 from slt_sampler.zoo import models as zoo
 from slt_sampler.zoo.digits import digits_mlp
 
@@ -509,13 +508,6 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     return finish_row(row)
 
 
-def llc_defaults() -> dict:
-    """``estimate_llc``'s keyword defaults as strings: part of a row's settings, so a
-    change of the library's defaults reruns the models instead of reusing old rows."""
-    params = inspect.signature(estimate_llc).parameters.values()
-    return {p.name: repr(p.default) for p in params if p.default is not p.empty}
-
-
 def main(argv=None) -> list[dict]:
     """Run the selected models; return their rows (merged into results.json)."""
     args = parse_args(argv)
@@ -539,8 +531,8 @@ def main(argv=None) -> list[dict]:
         "seed": args.seed,
         "quick": args.quick,
         **options,
-        "estimate_llc_defaults": llc_defaults(),
-        "exact_method": EXACT_METHOD,  # rows of an older exact path are rerun
+        # estimate_llc's defaults and exact-path version: a change of either reruns
+        **estimate_llc_version(),
     }
     old = read_rows(results_path)
     done = (

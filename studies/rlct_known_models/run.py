@@ -43,7 +43,7 @@ from slt_sampler.diagnostics.plots import (
     plot_loss_trace,
 )
 from slt_sampler.diagnostics.results import read_rows, write_json_atomic
-from slt_sampler.workflows._exact_llc import METHOD as EXACT_METHOD
+from slt_sampler.workflows.llc import estimate_llc_version
 from slt_sampler.zoo import models as zoo
 
 HERE = Path(__file__).parent
@@ -115,7 +115,10 @@ def row_for(model, est, wall: float) -> dict:
         "ess": r.ess,
         "sampler": est.sampler,
         "step_size": est.step_size,
-        "calibration": est.calibration.reason if est.calibration else "user step size",
+        # how the step was chosen: SGLD's calibration, or the exact sampler's warm-up
+        "calibration": est.calibration.reason
+        if est.calibration
+        else est.tuning or "user step size",
         "batch_size": est.batch_size,
         "n": est.n,
         "beta": est.beta,
@@ -227,7 +230,8 @@ def main(argv=None) -> list[dict]:
         "seed": args.seed,
         "quick": args.quick,
         "sampler": args.sampler,
-        "exact_method": EXACT_METHOD,  # rows of an older exact path are rerun
+        # estimate_llc's defaults and exact-path version: a change of either reruns
+        **estimate_llc_version(),
     }
     old = read_rows(results_path)
     done = (

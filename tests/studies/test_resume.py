@@ -9,6 +9,7 @@ from pathlib import Path
 import jax
 import pytest
 
+from slt_sampler.workflows import _exact_llc
 from slt_sampler.zoo import models as zoo
 
 RUN = Path(__file__).resolve().parents[2] / "studies" / "rlct_known_models" / "run.py"
@@ -135,6 +136,6 @@ def test_rows_of_an_older_exact_sampler_are_rerun(study, monkeypatch):
     module.main(["--models", "regular_d2"])
     module.main(["--models", "regular_d2"])
     assert len(calls) == 1  # same version: reused
-    monkeypatch.setattr(module, "EXACT_METHOD", module.EXACT_METHOD + 1)
+    monkeypatch.setattr(_exact_llc, "METHOD", _exact_llc.METHOD + 1)
     module.main(["--models", "regular_d2"])
     assert len(calls) == 2
