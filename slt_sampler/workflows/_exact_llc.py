@@ -101,6 +101,7 @@ class ExactRun(NamedTuple):
     compile_seconds: float
     run_seconds: float
     tuning: str
+    stuck_blocks: int = 0  # production blocks of too low acceptance after the restarts
 
 
 def _num_params(w) -> int:
@@ -313,7 +314,7 @@ def run_mams(
     budget = fixed or max(MIN_BLOCKS, max_steps // BLOCK)
     settled = fixed is not None
     beta = float(posterior.beta)
-    restarts = 0
+    restarts = stuck = 0
     status = {"phase": "production"}
     while len(prod) < budget:
         res = _block(
@@ -331,7 +332,8 @@ def run_mams(
         start = res.final_state.position
         per_chain = np.mean(res.stats["acceptance_rate"], axis=1)
         a = float(np.mean(per_chain))
-        if step_too_large(per_chain) and restarts < MAX_RESTARTS:
+        too_large = step_too_large(per_chain)
+        if too_large and restarts < MAX_RESTARTS:
             # the chains reached stiffer regions than the warm-up saw: a smaller
             # step, and what ran so far counts as warm-up
             warm += prod + [res.losses]
@@ -340,6 +342,7 @@ def run_mams(
             smp = _mams(eps, imm, dtype)
             status = {"phase": f"production restarted at eps {eps:.3g}"}
             continue
+        stuck += too_large
         prod.append(res.losses)
         acc.append(a)
         if fixed is None and len(prod) >= MIN_BLOCKS:
@@ -357,6 +360,11 @@ def run_mams(
         f"{eps:.3g}, {float(smp.num_integration_steps):.3g} integrator steps per "
         f"proposal on average; production acceptance {np.mean(acc):.2f}"
     )
+    if restarts:
+        tuning += (
+            f"; production restarted {restarts}× at a smaller step (the acceptance "
+            "fell as the chains moved on: the warm-up counts those steps)"
+        )
     return ExactRun(
         smp,
         np.concatenate(warm + prod, axis=1),
@@ -366,6 +374,7 @@ def run_mams(
         counters[0],
         counters[1],
         tuning,
+        stuck,
     )
 
 
@@ -494,6 +503,19 @@ def estimate_exact(
                     f"ESS >= {MIN_ESS}) with a total error <= {target_rel_error:.0%} "
                     f"of λ̂ after max_steps = "
                     f"{max_steps} steps: λ̂ may still be drifting. Raise max_steps.",
+                )
+            ]
+        )
+    if run.stuck_blocks:
+        report.add(
+            [
+                Problem(
+                    "low_acceptance",
+                    f"{run.stuck_blocks} production blocks had a mean acceptance "
+                    f"below {MIN_ACCEPTANCE} or a chain below {MIN_CHAIN_ACCEPTANCE} "
+                    f"after {MAX_RESTARTS} step halvings: chains that reject stay "
+                    "where they are, so λ̂ may read low. Check it with "
+                    "sampler='nuts' (which adapts its step per trajectory).",
                 )
             ]
         )

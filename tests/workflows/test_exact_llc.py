@@ -141,6 +141,22 @@ def test_bad_target_rel_error_names_the_argument(regular):
             estimate_llc(jax.random.key(0), regular.posterior, target_rel_error=bad)
 
 
+def _first_production_block_with_a_stuck_chain(calls):
+    """``_exact_llc._block`` whose first production block has chain 0 at 0.1."""
+    block = _exact_llc._block
+
+    def fake(*args, **kwargs):
+        res = block(*args, **kwargs)
+        calls.append(kwargs.get("phase"))
+        if kwargs.get("phase") == "production" and calls.count("production") == 1:
+            acc = np.asarray(res.stats["acceptance_rate"]).copy()
+            acc[0] = 0.1
+            res = res._replace(stats={**res.stats, "acceptance_rate": acc})
+        return res
+
+    return fake
+
+
 def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     regular, monkeypatch
 ):
@@ -149,18 +165,10 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     assert _exact_llc.step_too_large([0.95] * 7 + [0.3])
     assert _exact_llc.step_too_large([0.75] * 8)
     assert not _exact_llc.step_too_large([0.85] * 7 + [0.6])
-    block, calls = _exact_llc._block, []
-
-    def one_stuck_chain(*args, **kwargs):
-        res = block(*args, **kwargs)
-        calls.append(kwargs.get("phase"))
-        if kwargs.get("phase") == "production" and calls.count("production") == 1:
-            acc = np.asarray(res.stats["acceptance_rate"]).copy()
-            acc[0] = 0.1  # the first production block: chain 0 stuck
-            res = res._replace(stats={**res.stats, "acceptance_rate": acc})
-        return res
-
-    monkeypatch.setattr(_exact_llc, "_block", one_stuck_chain)
+    calls = []
+    monkeypatch.setattr(
+        _exact_llc, "_block", _first_production_block_with_a_stuck_chain(calls)
+    )
     post = regular.posterior
     run = _exact_llc.run_mams(
         jax.random.key(5),
@@ -178,3 +186,22 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     assert run.warmup_steps == warm + _exact_llc.BLOCK  # the stuck block is warm-up
     assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
     assert any(str(p).startswith("production restarted") for p in calls)
+    assert "production restarted 1×" in run.tuning and run.stuck_blocks == 0
+
+
+def test_a_stuck_chain_after_the_last_restart_is_reported(regular, monkeypatch):
+    monkeypatch.setattr(_exact_llc, "MAX_RESTARTS", 0)
+    monkeypatch.setattr(
+        _exact_llc, "_block", _first_production_block_with_a_stuck_chain([])
+    )
+    with pytest.warns(RuntimeWarning, match="low_acceptance"):
+        est = estimate_llc(
+            jax.random.key(5),
+            regular.posterior,
+            sampler="mams",
+            num_steps=200,
+            num_chains=4,
+            gamma_check=(),
+            progress=False,
+        )
+    assert [p.cause for p in est.problems] == ["low_acceptance"]
