@@ -225,8 +225,9 @@ def _integration_steps(d: int) -> float:
     1,000, where runs stopped reading 754-756); at 42 steps (√d growth uncapped) one
     run read 758.7 after 2,300 steps; at 83 steps the blocks reached 760-765 by
     step 500 and two runs read 762.4 ± 0.5 and 761.3 ± 0.9. The price is per step
-    (2.6× the 32-step cost there). The creep is smaller, not gone: default runs that
-    stop at 1,000 steps still read 0.15-0.35% below reruns of twice the length.
+    (2.6× the 32-step cost there). The creep is smaller, not gone: with the restart rule
+    (module docstring) the depth-3 and depth-6 10^4 DLNs of studies/llc_at_scale read
+    0.2% and 0.6% below reruns of twice the length (2.6 and 3.5 σ_total).
     Earlier, growth from 75 parameters rather than 300 (√d both) had moved the
     864-parameter depth-6 [14, 12, 12, 10, 12, 12, 14] rank-1 DLN from 47.9-49.0
     over 8 seeds to 49.0-49.2 over 4 (a 17,700-step run reads 49.8). Models below
