@@ -34,11 +34,13 @@ often; a chain that rejects stays where it is, so those regions are under-sample
 0.76, ... 0.45 over 900 production steps at the warm-up's ε, with λ̂ by block
 756.9-761.8; after the halving it stayed at 0.97-0.99 and λ̂ read 760.4-768.1 (mean
 763). With a restart only below a mean of 0.5 the default run stopped after 400 of
-those early steps at 760.1 ± 0.8, 2.6 below a rerun of twice its length. Blocks continue the chains until split-R-hat < 1.02, the
-bulk ESS is at least 200 (below ~100 the MCSE itself is unreliable) and the total
-error ``sqrt(MCSE² + drift²)`` (:func:`~slt_sampler.estimators.llc.error_budget`) is at
-most ``target_rel_error`` of |λ̂| (the drift term grows when the two halves of the
-trace disagree, so a drifting run does not stop), or ``max_steps`` is reached.
+those early steps at 760.1 ± 0.8, 2.6 below a rerun of twice its length.
+
+Blocks continue the chains until split-R-hat < 1.02, the bulk ESS is at least 200
+(below ~100 the MCSE itself is unreliable) and the total error
+``sqrt(MCSE² + drift²)`` (:func:`~slt_sampler.estimators.llc.error_budget`) is at most
+``target_rel_error`` of |λ̂| (the drift term grows when the two halves of the trace
+disagree, so a drifting run does not stop), or ``max_steps`` is reached.
 """
 
 from __future__ import annotations
