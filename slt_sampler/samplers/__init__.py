@@ -21,6 +21,8 @@ from .ladder import sample_ladder as sample_ladder
 from .mams import MAMS as MAMS
 from .mams import tune_mams as tune_mams
 from .psgld import PSGLD as PSGLD
+from .psgld import frozen_metric as frozen_metric
+from .psgld import rmsprop_preconditioner as rmsprop_preconditioner
 from .run import SampleResult as SampleResult
 from .run import sample as sample
 from .sgld import SGHMC as SGHMC
@@ -46,8 +48,10 @@ __all__ = [
     "VIResult",
     "calibrate_sgld",
     "configurational_temperature",
+    "frozen_metric",
     "meanfield_vi",
     "pool_pointwise",
+    "rmsprop_preconditioner",
     "sample",
     "sample_ladder",
     "tempered_smc",

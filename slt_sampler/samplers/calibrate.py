@@ -24,6 +24,7 @@ divergence. Every trial is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
@@ -119,26 +120,34 @@ def max_curvature(
     *,
     num_iters: int = 50,
     batch_ndims: int = 0,
+    metric: PyTree | None = None,
 ) -> float:
     """Largest eigenvalue of the Hessian of ``U = -log p`` at ``position`` (power
     iteration on full-data Hessian-vector products); with ``batch_ndims = 1`` the
-    maximum over a leading axis of positions."""
+    maximum over a leading axis of positions. With a constant diagonal ``metric`` G
+    (a pytree like one position) it is that of ``G^{1/2} ∇²U G^{1/2}``, the
+    curvature a step preconditioned by G sees."""
+    scale = None
+    if metric is not None:
+        scale = jnp.sqrt(ravel_pytree(metric)[0])
     if batch_ndims == 0:
-        return float(_power(posterior, position, rng_key, num_iters))
+        return float(_power(posterior, position, rng_key, scale, num_iters))
     n = jax.tree.leaves(position)[0].shape[0]
     keys = jax.random.split(rng_key, n)
-    return float(jnp.max(_power_batch(posterior, position, keys, num_iters)))
+    return float(jnp.max(_power_batch(posterior, position, keys, scale, num_iters)))
 
 
 @functools.partial(jax.jit, static_argnames=("num_iters",))
-def _power(posterior, position, key, num_iters):
-    """Power iteration on Hessian-vector products of ``U`` at ``position``
-    (module-level and taking the posterior as an argument: compiled once per shape)."""
+def _power(posterior, position, key, scale, num_iters):
+    """Power iteration on Hessian-vector products of ``U`` at ``position``, in the
+    metric ``scale²`` (``None``: the identity); module-level and taking the posterior
+    as an argument: compiled once per shape."""
     flat, unravel = ravel_pytree(position)
     u = _potential(posterior, unravel)
+    s = jnp.ones_like(flat) if scale is None else scale.astype(flat.dtype)
 
     def body(v, _):
-        hv = jax.jvp(jax.grad(u), (flat,), (v,))[1]
+        hv = s * jax.jvp(jax.grad(u), (flat,), (s * v,))[1]
         return hv / (jnp.linalg.norm(hv) + 1e-30), jnp.vdot(v, hv)
 
     v0 = jax.random.normal(key, flat.shape, flat.dtype)
@@ -147,8 +156,10 @@ def _power(posterior, position, key, num_iters):
 
 
 @functools.partial(jax.jit, static_argnames=("num_iters",))
-def _power_batch(posterior, positions, keys, num_iters):
-    return jax.vmap(lambda w, k: _power(posterior, w, k, num_iters))(positions, keys)
+def _power_batch(posterior, positions, keys, scale, num_iters):
+    return jax.vmap(lambda w, k: _power(posterior, w, k, scale, num_iters))(
+        positions, keys
+    )
 
 
 def configurational_temperature(
@@ -224,6 +235,7 @@ def calibrate_sgld(
     tolerance: float = 0.03,
     max_trials: int = 8,
     init_step_size: float | None = None,
+    preconditioned=None,
 ) -> Calibration:
     """Pick the largest SGLD step size whose chains pass ``|T_conf - 1| <= tolerance``.
 
@@ -247,6 +259,12 @@ def calibrate_sgld(
         ``reason`` saying it did not pass).
     init_step_size
         First step size to try (default ``2·tolerance / h_max``).
+    preconditioned
+        A :class:`~slt_sampler.samplers.psgld.PSGLD` with a frozen preconditioner
+        (``adapt_steps=0`` and ``square_avg`` set, e.g. from
+        :func:`~slt_sampler.samplers.psgld.rmsprop_preconditioner`): its step size is
+        calibrated instead of SGLD's, with ``h_max`` and ``T_conf`` measured in its
+        metric G (:func:`configurational_temperature` with ``metric=G``).
     """
     check_config(CalibrationConfig(num_steps, tolerance, max_trials, init_step_size))
     check_posterior(posterior)
@@ -254,8 +272,19 @@ def calibrate_sgld(
         _validate.check_int("batch_size", batch_size)
     _validate.check_int("num_chains", num_chains)
     check_point(posterior, position, "position")
+    metric = None
+    if preconditioned is not None:
+        from .psgld import frozen_metric  # it imports this module
+
+        metric = frozen_metric(preconditioned, posterior)
+
+    def make(e):
+        if preconditioned is None:
+            return SGLD(jnp.asarray(e), batch_size)
+        return dataclasses.replace(preconditioned, step_size=jnp.asarray(e))
+
     k_curv, k_run = jax.random.split(rng_key)
-    h_max = max_curvature(k_curv, posterior, position)
+    h_max = max_curvature(k_curv, posterior, position, metric=metric)
     if not np.isfinite(h_max) or h_max <= 0:
         raise ValueError(
             f"the Hessian of -log p at the start has largest eigenvalue {h_max}; the "
@@ -271,7 +300,7 @@ def calibrate_sgld(
         # (at a singular w* the curvature can be far lower than a step away)
         pilot = sample(
             k_p,
-            SGLD(jnp.asarray(eps), batch_size),
+            make(eps),
             posterior,
             position,
             num_chains=num_chains,
@@ -289,7 +318,10 @@ def calibrate_sgld(
             eps *= 0.1
             continue
         starts = jax.tree.map(lambda x: x[:, -1], pilot.positions)
-        h_max = max(h_max, max_curvature(k_h, posterior, starts, batch_ndims=1))
+        h_max = max(
+            h_max,
+            max_curvature(k_h, posterior, starts, batch_ndims=1, metric=metric),
+        )
         if eps * h_max > 8 * tolerance:
             eps = 2 * tolerance / h_max  # far outside the stable, low-bias range
             continue
@@ -301,7 +333,7 @@ def calibrate_sgld(
         kept = _KEPT * longer
         res = sample(
             k_s,
-            SGLD(jnp.asarray(eps), batch_size),
+            make(eps),
             posterior,
             starts,
             num_chains=num_chains,
@@ -317,7 +349,7 @@ def calibrate_sgld(
         else:
             half = jax.tree.map(lambda x, k=kept: x[:, k:], res.positions)
             t_conf, se = configurational_temperature(
-                k_t, posterior, half, like=position
+                k_t, posterior, half, like=position, metric=metric
             )
             lam = float(posterior.nbeta) * float(
                 np.mean(res.stats["loss_diff"][:, res.losses.shape[1] // 2 :])

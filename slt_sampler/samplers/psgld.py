@@ -229,3 +229,99 @@ def preconditioned_configurational_temperature(
     return configurational_temperature(
         rng_key, posterior, positions, like=like, num_probes=num_probes, metric=G
     )
+
+
+FROZEN = (
+    "{name} needs a frozen PSGLD (adapt_steps=0 and square_avg set), got "
+    "adapt_steps={steps} and square_avg {has}: build it with rmsprop_preconditioner."
+)
+
+
+def frozen_metric(psgld: PSGLD, posterior: TemperedPosterior) -> PyTree:
+    """The constant diagonal metric ``G = 1/(√V + nβ·eps)`` of a frozen ``psgld``."""
+    if psgld.adapt_steps != 0 or psgld.square_avg is None:
+        has = "set" if psgld.square_avg is not None else "None"
+        raise ValueError(
+            FROZEN.format(name="frozen_metric", steps=psgld.adapt_steps, has=has)
+        )
+    damp = posterior.nbeta * psgld.eps
+    return jax.tree.map(lambda v: 1.0 / (jnp.sqrt(v) + damp), psgld.square_avg)
+
+
+def rmsprop_preconditioner(
+    rng_key: PRNGKey,
+    posterior: TemperedPosterior,
+    position: PyTree,
+    *,
+    batch_size: int | None,
+    num_chains: int = 8,
+    adapt_steps: int = 1000,
+    alpha: float = 0.99,
+    eps: float = 0.1,
+    tolerance: float = 0.03,
+) -> PSGLD:
+    """Adapt pSGLD's RMSProp preconditioner on a burn-in run and freeze it.
+
+    V starts as the mean of ``∇log p ⊙ ∇log p`` over 16 minibatches at ``position``;
+    ``num_chains`` chains then run ``adapt_steps`` pSGLD steps from ``position`` with
+    V adapting (weights ``1 − alpha``), at the step ``2·tolerance/h_max`` with
+    ``h_max`` the largest curvature in the starting metric (a tenth of it after a
+    divergence, at most three times); V is their mean over chains at the end. The
+    returned PSGLD has that V frozen (``adapt_steps=0``, so it samples its target
+    exactly up to the Euler bias; see the module docstring) and the burn-in step
+    size: calibrate its step with ``calibrate_sgld(..., preconditioned=...)``.
+    """
+    from .calibrate import max_curvature
+    from .run import sample
+
+    _validate.check_int("adapt_steps", adapt_steps)
+    _validate.check_int("num_chains", num_chains)
+    k_batch, k_curv, k_run = jax.random.split(rng_key, 3)
+
+    def squared(key):
+        g = jax.grad(
+            lambda w: logdensity_and_loss(
+                posterior, w, _batch(key, posterior, batch_size)
+            )[0]
+        )(position)
+        return jax.tree.map(lambda x: x * x, g)
+
+    draws = 1 if batch_size is None else 16
+    v0 = jax.tree.map(
+        lambda x: jnp.mean(x, axis=0),
+        jax.lax.map(squared, jax.random.split(k_batch, draws)),
+    )
+    template = PSGLD(
+        jnp.asarray(1.0),
+        alpha,
+        eps,
+        square_avg=v0,
+        batch_size=batch_size,
+        adapt_steps=0,
+    )
+    h = max_curvature(
+        k_curv, posterior, position, metric=frozen_metric(template, posterior)
+    )
+    step = 2 * tolerance / max(h, 1e-30)
+    for attempt in range(4):
+        res = sample(
+            jax.random.fold_in(k_run, attempt),
+            dataclasses.replace(
+                template, step_size=jnp.asarray(step), adapt_steps=adapt_steps
+            ),
+            posterior,
+            position,
+            num_chains=num_chains,
+            num_steps=adapt_steps,
+            progress=False,
+        )
+        if not res.diverged.any():
+            break
+        step *= 0.1
+    else:
+        raise FloatingPointError(
+            f"pSGLD's preconditioner burn-in diverged at every step size down to "
+            f"{step * 10:.3g}: check that w* is a local minimum and gamma > 0."
+        )
+    v = jax.tree.map(lambda x: jnp.mean(x, axis=0), res.final_state.square_avg)
+    return dataclasses.replace(template, step_size=jnp.asarray(step), square_avg=v)
