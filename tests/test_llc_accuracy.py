@@ -28,7 +28,7 @@ def _msg(model, est, target):
 
 
 @pytest.mark.parametrize("d", [2, 10, 50])
-@pytest.mark.parametrize("sampler", ["sgld", "mala"])
+@pytest.mark.parametrize("sampler", ["sgld", "psgld", "mala"])
 def test_regular_models_within_5_percent(d, sampler):
     model = zoo.regular(jax.random.key(d), d)
     est = estimate_llc(

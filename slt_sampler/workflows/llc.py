@@ -7,6 +7,7 @@ sampler, step size and why it was chosen, β, γ, the burn-in, and how λ̂ move
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -46,6 +47,7 @@ from ..samplers.checks import (
     temperature_problems,
 )
 from ..samplers.hmc import MALA, NUTS, default_inverse_mass_matrix, window_adapt
+from ..samplers.psgld import PSGLD, frozen_metric, rmsprop_preconditioner
 from ..samplers.run import SampleResult, sample
 from ..samplers.sgld import SGLD
 from ..types import PRNGKey
@@ -210,7 +212,18 @@ def _build_sampler(
     rng_key, name, posterior, w_star, step_size, batch_size, num_chains, calibration
 ):
     """Return (sampler, start positions, chains_axis, calibration)."""
-    if name == "sgld":
+    if name in ("sgld", "psgld"):
+        frozen = None
+        if name == "psgld":  # RMSProp preconditioner adapted on a burn-in, frozen
+            rng_key, k_pre = jax.random.split(rng_key)
+            frozen = rmsprop_preconditioner(
+                k_pre,
+                posterior,
+                w_star,
+                batch_size=batch_size,
+                num_chains=num_chains,
+                tolerance=calibration.tolerance,
+            )
         cal = None
         if step_size is None:
             cal = calibrate_sgld(
@@ -223,9 +236,13 @@ def _build_sampler(
                 tolerance=calibration.tolerance,
                 max_trials=calibration.max_trials,
                 init_step_size=calibration.init_step_size,
+                preconditioned=frozen,
             )
             step_size = cal.step_size
-        return SGLD(jnp.asarray(step_size), batch_size), w_star, False, cal
+        if frozen is None:
+            return SGLD(jnp.asarray(step_size), batch_size), w_star, False, cal
+        smp = dataclasses.replace(frozen, step_size=jnp.asarray(step_size))
+        return smp, w_star, False, cal
     if name == "mala":
         if step_size is None:
             h_max = max_curvature(rng_key, posterior, w_star)
@@ -237,7 +254,9 @@ def _build_sampler(
             rng_key, nuts, posterior, w_star, num_chains=num_chains, num_steps=500
         )
         return tuned, starts, True, None
-    raise ValueError(f"sampler must be 'sgld', 'mala' or 'nuts', got {name!r}.")
+    raise ValueError(
+        f"sampler must be 'sgld', 'psgld', 'mala' or 'nuts', got {name!r}."
+    )
 
 
 def estimate_llc(
@@ -278,11 +297,17 @@ def estimate_llc(
         2025), exact (no step-size bias), warmed up and run in blocks of one compiled
         shape until λ̂'s total error is ``target_rel_error`` of λ̂.
         ``"sgld"``: minibatch, step size calibrated by configurational temperature.
+        ``"psgld"``: minibatch SGLD preconditioned by RMSProp (Li et al. 2016; the
+        sampler of devinterp's ``rmsprop_sgld``): the diagonal preconditioner is
+        adapted on a 1,000-step burn-in from w* and then frozen (so no correction
+        term is needed and the chain samples the target up to the Euler bias), and
+        the step size is calibrated by configurational temperature in its metric.
         ``"mala"`` (exact, full data) or ``"nuts"`` (exact, window-adapted).
     step_size
-        Overrides the calibration (SGLD, MALA); BlackJAX convention (devinterp lr/2).
+        Overrides the calibration (SGLD, pSGLD, MALA); BlackJAX convention (devinterp
+        lr/2; for pSGLD ``nβ·lr/2``).
     batch_size
-        SGLD minibatch size; ``None`` for full-batch gradients.
+        SGLD and pSGLD minibatch size; ``None`` for full-batch gradients.
     num_chains, num_steps, burn_in
         Chains, steps per chain (NUTS: draws), and leading steps discarded
         (default a quarter). With ``num_steps=None`` the run is *adaptive*: 20,000
@@ -429,7 +454,7 @@ def estimate_llc(
             ]
         )
     end_temp = None
-    if sampler == "sgld":
+    if sampler in ("sgld", "psgld"):
         end_temp = _end_temperature(
             jax.random.fold_in(rng_key, 1), smp, posterior, res, num_steps
         )
@@ -460,7 +485,7 @@ def estimate_llc(
         result=result,
         sampler=sampler,
         step_size=float(smp.step_size),
-        batch_size=batch_size if sampler == "sgld" else None,
+        batch_size=batch_size if sampler in ("sgld", "psgld") else None,
         n=posterior.n,
         beta=float(posterior.beta),
         gamma=float(posterior.gamma),
@@ -638,7 +663,8 @@ def _end_temperature(key, smp, posterior, res: SampleResult, num_steps):
         chains_axis=True,
     )
     _raise_if_diverged(probe, smp)
-    return configurational_temperature(key, posterior, probe.positions)
+    metric = frozen_metric(smp, posterior) if isinstance(smp, PSGLD) else None
+    return configurational_temperature(key, posterior, probe.positions, metric=metric)
 
 
 def _stationary(kept: np.ndarray) -> bool:
