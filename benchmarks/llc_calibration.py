@@ -1,9 +1,11 @@
 """Do λ̂'s error bars tell the truth? z-scores of default ``estimate_llc`` over seeds.
 
 For each model and seed (a fresh dataset, w* and chains per seed) the default
-estimate (``sampler="auto"``: MAMS on these models; ``--sampler sgld`` for calibrated
-SGLD, written to ``llc_calibration_sgld.json``) is compared with the exact value *at
-the same* (n, β, γ, w*), w* a minimum (the DLN's balanced minimiser):
+estimate (``sampler="auto"``: MAMS on these models; ``--sampler sgld`` or ``psgld`` for
+calibrated SGLD or pSGLD, written to ``llc_calibration_sgld.json`` or ``_psgld.json``)
+is compared with the exact value *at the same* (n, β, γ, w*), w* a minimum (the DLN's
+balanced minimiser); another sampler's run reuses the default file's exact references
+for the same model, seed and exact path:
 
 * regular linear regression: closed form. The localised tempered posterior is Gaussian
   with precision ``nβC/σ² + γI`` (``C = XᵀX/n``) around w*, so
@@ -21,6 +23,7 @@ by the same version of the exact path, ``method``, and recomputes the others).
     python benchmarks/llc_calibration.py                      # 3 models x 10 seeds
     python benchmarks/llc_calibration.py --models regular_d10 --seeds 5
     python benchmarks/llc_calibration.py --sampler sgld
+    python benchmarks/llc_calibration.py --sampler psgld
 """
 
 from __future__ import annotations
