@@ -14,10 +14,11 @@ estimand. For each model the study records
   family): |Δλ̂| / σ_total says whether the estimate still moves with run length;
 * with ``--seeds K``, K further default runs on independent keys: their spread against
   their σ_total, and their mean against the 2x run;
-* for the ~10⁴-parameter DLN and the digits MLP, a comparison of calibrated SGLD with
-  an exact sampler at the same (n, β, γ, w*). Where the default run is itself exact
-  (MAMS, Robnik et al. 2025), it is the reference and ``estimate_llc(sampler="sgld")``
-  is run beside it; where it is not (``--sampler sgld``), the reference is MAMS tuned by
+* for the ~10⁴-parameter DLN and the digits MLP, a comparison of calibrated SGLD and
+  pSGLD with an exact sampler at the same (n, β, γ, w*). Where the default run is
+  itself exact (MAMS, Robnik et al. 2025), it is the reference and
+  ``estimate_llc(sampler="sgld")`` and ``(sampler="psgld")`` run beside it; where it
+  is not (``--sampler sgld``), the reference is MAMS tuned by
   BlackJAX's adjusted-MCLMC tuner, run until its MCSE is at most 1.5% of λ̂.
 
 results.json (a list of rows) is written atomically after every stage of every model;
@@ -269,23 +270,32 @@ def seed_summary(row: dict) -> dict:
     return out
 
 
-def sgld_stage(key, model, options: dict) -> dict:
-    """Calibrated SGLD (``estimate_llc(sampler="sgld")``, its own defaults otherwise)
-    at the same (n, β, γ, w*) as the exact main run, on independent chains."""
+CHECKED = {"sgld": 4, "psgld": 5}  # stochastic-gradient samplers checked: key fold
+
+
+def sgld_stage(key, model, options: dict, sampler: str = "sgld") -> dict:
+    """Calibrated SGLD or pSGLD (``estimate_llc(sampler=...)``, its own defaults
+    otherwise) at the same (n, β, γ, w*) as the exact main run, on independent
+    chains; columns prefixed with the sampler's name."""
     t0 = time.perf_counter()
-    opts = {**options, "sampler": "sgld"}
-    est = estimate_llc(jax.random.fold_in(key, 4), model.posterior, **opts)
+    opts = {**options, "sampler": sampler}
+    est = estimate_llc(
+        jax.random.fold_in(key, CHECKED[sampler]), model.posterior, **opts
+    )
     r = est.result
+    out = {
+        "llc": r.llc,
+        "llc_sigma": r.llc_sigma,
+        "llc_mcse": r.llc_mcse,
+        "settled": bool(est.settled),
+        "step_size": est.step_size,
+        "num_steps": est.num_steps,
+        "end_configurational_temperature": est.end_configurational_temperature,
+        "problems": [f"[{p.cause}] {p.message}" for p in est.problems],
+        "wall_seconds": time.perf_counter() - t0,
+    }
     return {
-        "sgld_llc": r.llc,
-        "sgld_llc_sigma": r.llc_sigma,
-        "sgld_llc_mcse": r.llc_mcse,
-        "sgld_settled": bool(est.settled),
-        "sgld_step_size": est.step_size,
-        "sgld_num_steps": est.num_steps,
-        "sgld_end_configurational_temperature": est.end_configurational_temperature,
-        "sgld_problems": [f"[{p.cause}] {p.message}" for p in est.problems],
-        "sgld_wall_seconds": time.perf_counter() - t0,
+        **{f"{sampler}_{k}": v for k, v in out.items()},
         "peak_rss_mb": _peak_rss_mb(),
     }
 
@@ -361,11 +371,13 @@ def finish_row(row: dict) -> dict:
         row["z_vs_exact"] = (row["llc"] - ref) / math.hypot(
             sigma, row["exact_llc_mcse"]
         )
-    if row.get("sgld_llc") is not None and row.get("sampler") in EXACT_SAMPLERS:
+    for smp in CHECKED:
+        if row.get(f"{smp}_llc") is None or row.get("sampler") not in EXACT_SAMPLERS:
+            continue
         ref, ref_sigma = row["llc"], row["llc_sigma"]
-        row["rel_error_sgld_vs_exact"] = row["sgld_llc"] / ref - 1
-        both = math.hypot(row["sgld_llc_sigma"], ref_sigma)
-        row["z_sgld_vs_exact"] = (row["sgld_llc"] - ref) / both if both else None
+        row[f"rel_error_{smp}_vs_exact"] = row[f"{smp}_llc"] / ref - 1
+        both = math.hypot(row[f"{smp}_llc_sigma"], ref_sigma)
+        row[f"z_{smp}_vs_exact"] = (row[f"{smp}_llc"] - ref) / both if both else None
     row.update(seed_summary(row))
     return row
 
@@ -403,6 +415,17 @@ def print_row(row: dict) -> None:
         f"{num('wall_seconds', '.0f', 6)}s {num('peak_rss_mb', '.0f', 7)}",
         flush=True,
     )
+    if (
+        row.get("psgld_llc") is not None
+        and row.get("rel_error_psgld_vs_exact") is not None
+    ):
+        print(
+            f"{'':<4}pSGLD {row['psgld_llc']:.1f} ± {row['psgld_llc_sigma']:.1f} "
+            f"({100 * row['rel_error_psgld_vs_exact']:+.1f}% vs the exact run, "
+            f"{'settled' if row['psgld_settled'] else 'NOT settled'}, "
+            f"{row['psgld_wall_seconds']:.0f} s)",
+            flush=True,
+        )
     if row.get("seed_runs"):
         vs_2x = row.get("seed_mean_z_vs_2x")
         print(
@@ -470,9 +493,13 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     todo = {
         "main": row.get("llc") is None,
         "2x": two_x and row.get("llc_2x") is None,
-        # an exact main run is the reference of an SGLD check; else an exact reference
+        # an exact main run is the reference of the SGLD and pSGLD checks; else an
+        # exact reference is run
         "exact": entry["exact"]
-        and row.get("sgld_llc" if exact_main else "exact_llc") is None,
+        and any(
+            row.get(k) is None
+            for k in ([f"{s}_llc" for s in CHECKED] if exact_main else ["exact_llc"])
+        ),
         "seeds": len(row.get("llc_seeds") or []) < args.seeds,
     }
     if not any(todo.values()):
@@ -498,11 +525,15 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     if todo["exact"]:
         if row["sampler"] in EXACT_SAMPLERS:
             # the main run is itself exact (Metropolis-adjusted): it is the
-            # reference, and calibrated SGLD at the same posterior is checked against it
-            row.update(sgld_stage(key, model, options))
+            # reference, and calibrated SGLD and pSGLD at the same posterior are
+            # checked against it
+            for smp in CHECKED:
+                if row.get(f"{smp}_llc") is None:
+                    row.update(sgld_stage(key, model, options, smp))
+                    save(finish_row(row))
         else:
             row.update(exact_reference(jax.random.fold_in(key, 3), model.posterior))
-        save(finish_row(row))
+            save(finish_row(row))
     if todo["seeds"]:
         seed_stage(key, model, options, row, args.seeds, save)
     return finish_row(row)
