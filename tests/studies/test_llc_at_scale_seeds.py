@@ -69,3 +69,51 @@ def test_seed_stage_resumes_and_uses_fresh_keys(study, monkeypatch):
         int(jax.random.key_data(jax.random.fold_in(key, 100 + i)).sum()) for i in (1, 2)
     ]
     assert keys == expect
+
+
+def test_sgld_and_psgld_checks_run_once_each_against_the_exact_main_run(
+    study, monkeypatch
+):
+    # an exact main run is the reference of both checks; a row holding SGLD's runs
+    # only pSGLD's (resume), with its own key and columns, and each is judged
+    calls = []
+
+    def fake_estimate(key, posterior, sampler, **kw):
+        calls.append((sampler, int(jax.random.key_data(key).sum())))
+        return SimpleNamespace(
+            result=SimpleNamespace(llc=105.0, llc_sigma=3.0, llc_mcse=1.0),
+            settled=True,
+            step_size=1e-3,
+            num_steps=1000,
+            end_configurational_temperature=(1.0, 0.01),
+            problems=[],
+        )
+
+    monkeypatch.setattr(study, "estimate_llc", fake_estimate)
+    entry = {
+        "two_x": False,
+        "exact": True,
+        "factory": lambda: SimpleNamespace(
+            posterior=None, dim=10, true=None, description="fake"
+        ),
+        "scale": "1e1",
+        "depth": 2,
+        "widths": [2, 2],
+        "rank": 1,
+    }
+    row = {"llc": 100.0, "llc_sigma": 4.0, "sampler": "mams", "sgld_llc": 90.0}
+    row["sgld_llc_sigma"] = 3.0
+    args = SimpleNamespace(with_2x_1e6=False, skip_2x=True, seeds=0)
+    saved = []
+    key = jax.random.key(0)
+    out = study.run_model(key, "m", entry, row, {}, args, saved.append)
+    expect = int(jax.random.key_data(jax.random.fold_in(key, 5)).sum())
+    assert calls == [("psgld", expect)]
+    assert out["psgld_llc"] == 105.0 and out["psgld_settled"] is True
+    assert out["rel_error_psgld_vs_exact"] == pytest.approx(0.05)
+    assert out["z_psgld_vs_exact"] == pytest.approx(5.0 / 5.0)
+    assert out["rel_error_sgld_vs_exact"] == pytest.approx(-0.1)
+    assert len(saved) == 1
+    # nothing left to do: a second call runs nothing
+    study.run_model(key, "m", entry, out, {}, args, saved.append)
+    assert len(calls) == 1
