@@ -50,7 +50,8 @@ from blackjax.util import generate_gaussian_noise
 from .. import _validate
 from ..posterior.base import TemperedPosterior, logdensity_and_loss
 from ..types import Array, PRNGKey, PyTree
-from .calibrate import configurational_temperature
+from .calibrate import configurational_temperature, max_curvature
+from .run import sample
 from .sgld import SGInfo, _all_finite, _batch, _paired_diff
 
 PSGLDInfo = SGInfo
@@ -153,8 +154,7 @@ class PSGLD:
 
     def preconditioner(self, state: PSGLDState, posterior: TemperedPosterior) -> PyTree:
         """The diagonal ``G = 1/(√V + nβ·eps)`` of ``state`` (a pytree like w)."""
-        damp = posterior.nbeta * self.eps
-        return jax.tree.map(lambda v: 1.0 / (jnp.sqrt(v) + damp), state.square_avg)
+        return _metric(state.square_avg, self.eps, posterior)
 
     def step(
         self, rng_key: PRNGKey, state: PSGLDState, posterior: TemperedPosterior
@@ -244,8 +244,13 @@ def frozen_metric(psgld: PSGLD, posterior: TemperedPosterior) -> PyTree:
         raise ValueError(
             FROZEN.format(name="frozen_metric", steps=psgld.adapt_steps, has=has)
         )
-    damp = posterior.nbeta * psgld.eps
-    return jax.tree.map(lambda v: 1.0 / (jnp.sqrt(v) + damp), psgld.square_avg)
+    return _metric(psgld.square_avg, psgld.eps, posterior)
+
+
+def _metric(square_avg: PyTree, eps, posterior: TemperedPosterior) -> PyTree:
+    """``G = 1/(√V + nβ·eps)``: the one formula of pSGLD's diagonal metric."""
+    damp = posterior.nbeta * eps
+    return jax.tree.map(lambda v: 1.0 / (jnp.sqrt(v) + damp), square_avg)
 
 
 def rmsprop_preconditioner(
@@ -271,9 +276,6 @@ def rmsprop_preconditioner(
     exactly up to the Euler bias; see the module docstring) and the burn-in step
     size: calibrate its step with ``calibrate_sgld(..., preconditioned=...)``.
     """
-    from .calibrate import max_curvature
-    from .run import sample
-
     _validate.check_int("adapt_steps", adapt_steps)
     _validate.check_int("num_chains", num_chains)
     k_batch, k_curv, k_run = jax.random.split(rng_key, 3)
