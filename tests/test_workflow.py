@@ -31,7 +31,9 @@ def test_estimate_llc_is_reproducible_and_reports_its_choices(small):
     assert 0.5 < a.result.llc < 3.0  # λ = 1.5; precision is the slow tier's job
 
 
-@pytest.mark.filterwarnings("ignore:\\[rhat\\]")  # a 1000-step run; only plumbing tested
+@pytest.mark.filterwarnings(
+    "ignore:\\[rhat\\]"
+)  # a 1000-step run; only plumbing tested
 def test_calibration_settings_reach_the_calibration(small):
     cfg = CalibrationConfig(
         num_steps=500, tolerance=0.2, max_trials=2, init_step_size=1e-5
@@ -150,3 +152,36 @@ def test_estimate_prints_one_screen_and_its_datatree_carries_the_evidence(small)
         dt["sample_stats"]["llc_per_chain"].values, est.result.llc_per_chain
     )
     assert dt.attrs["llc_mcse_at_gamma_2"] == est.gamma_sensitivity_mcse[2.0]
+
+
+def test_positions_to_keep_fits_the_memory_budget():
+    from slt_sampler.samplers.calibrate import POSITION_BYTES, positions_to_keep
+
+    assert positions_to_keep(jnp.zeros(100), 4, 200) == 200
+    # 4 chains of a 10⁶-parameter float32 network: 16 MB a position across chains
+    big = positions_to_keep({"w": jnp.zeros((1000, 1000))}, 4, 200)
+    assert big * 4 * 4 * 10**6 <= max(POSITION_BYTES, 10 * 16 * 10**6) and big == 10
+
+
+def test_calibration_trials_keep_positions_within_the_budget(monkeypatch):
+    """A large model's trial measures T_conf on fewer, further-thinned positions (same
+    number of steps) and still calibrates. (d = 500: ten positions a chain measure
+    T_conf to the precision a trial needs, as on a 10⁶-parameter network.)"""
+    from slt_sampler.samplers import calibrate
+
+    post = zoo.regular(jax.random.key(1), 500, n=2000).posterior
+    kwargs = {"batch_size": None, "num_chains": 4, "num_steps": 2000, "max_trials": 4}
+    free = calibrate.calibrate_sgld(jax.random.key(5), post, post.center, **kwargs)
+    seen = []
+    real = calibrate.configurational_temperature
+
+    def spy(key, posterior, positions, **kw):
+        seen.append(jax.tree.leaves(positions)[0].shape[:2])
+        return real(key, posterior, positions, **kw)
+
+    monkeypatch.setattr(calibrate, "configurational_temperature", spy)
+    monkeypatch.setattr(calibrate, "POSITION_BYTES", 1)
+    capped = calibrate.calibrate_sgld(jax.random.key(5), post, post.center, **kwargs)
+    assert seen and all(s == (4, 10) for s in seen)
+    assert free.passed and capped.passed
+    assert capped.step_size == pytest.approx(free.step_size, rel=0.5)

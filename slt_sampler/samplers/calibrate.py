@@ -42,6 +42,20 @@ from .sgld import SGLD
 
 _KEPT = 100  # positions per chain on which T_conf is measured (second half of a trial)
 _PILOT = 2000  # steps of the pilot run that precedes each trial
+POSITION_BYTES = 64 * 2**20  # memory budget of the positions a T_conf is measured on
+
+
+def positions_to_keep(position: PyTree, num_chains: int, wanted: int) -> int:
+    """Positions per chain to measure ``T_conf`` on: ``wanted``, fewer (at least 10) if
+    ``num_chains`` chains of them would exceed ``POSITION_BYTES`` (``position``: one
+    parameter point, no chain axis). On a 10⁶-parameter network 200 positions per
+    chain of 4 chains are 3.2 GB; without this cap its calibration grew past 16 GB
+    (a longer trial keeps more). The T_conf of such a network, an average over 10⁶
+    coordinates, is precise on a few positions."""
+    size = sum(
+        np.size(x) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(position)
+    )
+    return int(min(wanted, max(10, POSITION_BYTES // max(size * num_chains, 1))))
 
 
 class CalibrationConfig(NamedTuple):
@@ -330,15 +344,18 @@ def calibrate_sgld(
         thin = int(
             np.clip(np.ceil(1.0 / (eps * h_max)), num_steps // (2 * _KEPT), 2000)
         )
-        kept = _KEPT * longer
+        # as many steps however many positions fit in memory (thinned further)
+        wanted = _KEPT * longer
+        kept = positions_to_keep(position, num_chains, wanted)
+        thinning = -(-thin * wanted // kept)
         res = sample(
             k_s,
             make(eps),
             posterior,
             starts,
             num_chains=num_chains,
-            num_steps=thin * 2 * kept,
-            thinning=thin,
+            num_steps=2 * kept * thinning,
+            thinning=thinning,
             keep_positions=True,
             progress=False,
             chains_axis=True,

@@ -31,6 +31,7 @@ from ..samplers.calibrate import (
     check_config,
     configurational_temperature,
     max_curvature,
+    positions_to_keep,
 )
 from ..samplers.checks import (
     LLCCheckError,
@@ -631,24 +632,11 @@ def _run(
         steps = min(total, max_steps - total)
 
 
-_POSITION_BYTES = 64 * 2**20  # memory budget of the end-of-run T_conf probe
-
-
-def _positions_to_keep(position, num_chains: int) -> int:
-    """Positions per chain for the end-of-run ``T_conf``: 200, fewer (at least 10) if
-    that would exceed ``_POSITION_BYTES`` for a large model (``position``: one
-    parameter point, no chain axis)."""
-    size = sum(
-        np.size(x) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(position)
-    )
-    return int(min(200, max(10, _POSITION_BYTES // max(size * num_chains, 1))))
-
-
 def _end_temperature(key, smp, posterior, res: SampleResult, num_steps):
     """``T_conf`` (and its SE) on positions of a short continuation of the finished
     chains (5% of the run, 2,000-20,000 steps; the run's own random stream is
     untouched): where the chains are at the end, not where calibration started."""
-    kept = _positions_to_keep(posterior.center, res.losses.shape[0])
+    kept = positions_to_keep(posterior.center, res.losses.shape[0], 200)
     steps = kept * (max(min(num_steps // 20, 20_000), 2_000) // kept)
     probe = sample(
         key,
