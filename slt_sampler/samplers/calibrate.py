@@ -250,6 +250,7 @@ def calibrate_sgld(
     max_trials: int = 8,
     init_step_size: float | None = None,
     preconditioned=None,
+    progress: bool | None = False,
 ) -> Calibration:
     """Pick the largest SGLD step size whose chains pass ``|T_conf - 1| <= tolerance``.
 
@@ -279,6 +280,9 @@ def calibrate_sgld(
         :func:`~slt_sampler.samplers.psgld.rmsprop_preconditioner`): its step size is
         calibrated instead of SGLD's, with ``h_max`` and ``T_conf`` measured in its
         metric G (:func:`configurational_temperature` with ``metric=G``).
+    progress
+        Progress bars of the trials' runs, as in :func:`~slt_sampler.sample`
+        (``None``: on a terminal). On a 10⁶-parameter network a trial takes minutes.
     """
     check_config(CalibrationConfig(num_steps, tolerance, max_trials, init_step_size))
     check_posterior(posterior)
@@ -321,7 +325,7 @@ def calibrate_sgld(
             num_steps=_PILOT,
             thinning=_PILOT,
             keep_positions=True,
-            progress=False,
+            progress=progress,
         )
         if pilot.diverged.any():
             trials.append(
@@ -357,7 +361,7 @@ def calibrate_sgld(
             num_steps=2 * kept * thinning,
             thinning=thinning,
             keep_positions=True,
-            progress=False,
+            progress=progress,
             chains_axis=True,
         )
         diverged = bool(res.diverged.any())

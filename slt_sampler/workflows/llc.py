@@ -210,7 +210,15 @@ def _tune_mala(rng_key, posterior, position, h_max, num_chains):
 
 
 def _build_sampler(
-    rng_key, name, posterior, w_star, step_size, batch_size, num_chains, calibration
+    rng_key,
+    name,
+    posterior,
+    w_star,
+    step_size,
+    batch_size,
+    num_chains,
+    calibration,
+    progress=False,
 ):
     """Return (sampler, start positions, chains_axis, calibration)."""
     if name in ("sgld", "psgld"):
@@ -238,6 +246,7 @@ def _build_sampler(
                 max_trials=calibration.max_trials,
                 init_step_size=calibration.init_step_size,
                 preconditioned=frozen,
+                progress=progress,
             )
             step_size = cal.step_size
         if frozen is None:
@@ -332,7 +341,8 @@ def estimate_llc(
         run's chains had drifted: on the DLN, 33.2 and 31.9 at γ/2 and 2γ against
         37.9 at γ.)
     progress
-        tqdm progress bars (default: on a terminal, for multi-chunk runs; MAMS: once
+        tqdm progress bars (default: on a terminal, for multi-chunk runs, the SGLD
+        calibration's trials included; MAMS: once
         a 100-step block takes more than 2 s, showing λ̂ and its relative total
         error as the run goes).
     calibration
@@ -426,6 +436,7 @@ def estimate_llc(
         batch_size,
         num_chains,
         calibration,
+        progress,
     )
     report.add(calibration_problems(cal), stop=True)
     trace, res, run_s, compile_s, settled = _run(
