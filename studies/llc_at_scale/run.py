@@ -26,7 +26,7 @@ a rerun resumes where the last one stopped (stages already done with the same se
 are kept; ``--fresh`` recomputes the selected models). Quick runs write to out/quick/.
 
     python studies/llc_at_scale/run.py                   # 10² to 10⁵ and the MLP
-    python studies/llc_at_scale/run.py --include-1e6     # also the 10⁶ DLN (about 1 h+)
+    python studies/llc_at_scale/run.py --include-1e6 --max-steps 40000  # +10⁶, 1.5 h
     python studies/llc_at_scale/run.py --quick           # a 10² and a 10³ DLN (CI)
     python studies/llc_at_scale/run.py --models dln_60x50x50x60_r10 digits_mlp
 """
