@@ -45,6 +45,7 @@ import numpy as np
 from slt_sampler import estimate_llc, zoo
 from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 from slt_sampler.workflows._exact_llc import METHOD
+from slt_sampler.workflows.llc import SGLD_METHOD
 
 OUT = Path(__file__).parent / "results" / "llc_calibration.json"
 MODELS = {
@@ -109,6 +110,7 @@ def cell(name: str, seed: int) -> dict:
         "model": name,
         "seed": seed,
         "method": METHOD,
+        "sgld_method": SGLD_METHOD,
         "sampler": est.sampler,
         "d": model.dim,
         "true_lambda": model.true.lam,
@@ -124,6 +126,7 @@ def cell(name: str, seed: int) -> dict:
         "z": z,
         "z_mcse_only": z_mcse_only,
         "settled": est.settled,
+        "tuning": est.tuning,
         "problems": [p.cause for p in est.problems],
         "warnings": len(caught),
         "wall_seconds": wall,
@@ -165,8 +168,14 @@ def main(argv=None) -> dict:
         args.out = OUT.with_name(f"llc_calibration{tag}.json")
     if args.seeds < 2:
         ap.error("--seeds must be >= 2 to measure a spread of z")
-    # cells of an older exact path (its METHOD) are recomputed, not reused
-    rows = [r for r in read_rows(args.out, key="cells") if r.get("method") == METHOD]
+    # cells of an older exact path (its METHOD), or for SGLD/pSGLD of an older SGLD
+    # path (SGLD_METHOD), are recomputed, not reused
+    rows = [
+        r
+        for r in read_rows(args.out, key="cells")
+        if r.get("method") == METHOD
+        and (args.out == OUT or r.get("sgld_method") == SGLD_METHOD)
+    ]
     if args.out != OUT:  # another sampler: reuse the default file's exact references
         KNOWN.update(
             {

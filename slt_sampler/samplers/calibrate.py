@@ -184,9 +184,14 @@ def configurational_temperature(
     like: PyTree | None = None,
     num_probes: int = 8,
     metric: PyTree | None = None,
+    by_chain: bool = False,
 ) -> tuple[float, float]:
     """``T_conf = mean ‖∇U‖² / mean ΔU`` over ``positions`` (any leading axes), and its
     delta-method standard error. 1 at the exact target.
+
+    With ``by_chain`` (positions with a leading chain axis) the SE is the larger of
+    that one and the one from the chains' own means (batch means: honest when the
+    positions of a chain are autocorrelated, e.g. a short run at a small step).
 
     With a constant diagonal ``metric`` G (a pytree like the parameters, e.g. a
     frozen pSGLD preconditioner) it is ``mean ∇U·G∇U / mean tr(G∇²U)``, also 1 at the
@@ -225,11 +230,21 @@ def configurational_temperature(
 
     g2, lap = (np.asarray(a, np.float64) for a in stats(flats, rng_key))
     ratio = g2.mean() / lap.mean()
+    se = _ratio_se(g2, lap)
+    if by_chain and lead >= 1:
+        chains = np.shape(jax.tree.leaves(positions)[0])[0]
+        if chains >= 2:
+            per = [a.reshape(chains, -1).mean(axis=1) for a in (g2, lap)]
+            se = max(se, _ratio_se(*per))
+    return float(ratio), se
+
+
+def _ratio_se(g2: np.ndarray, lap: np.ndarray) -> float:
+    """Delta-method SE of ``mean(g2) / mean(lap)`` from paired samples."""
     m = len(g2)
     cov = np.cov(np.stack([g2, lap])) / m
     grad = np.array([1 / lap.mean(), -g2.mean() / lap.mean() ** 2])
-    se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
-    return float(ratio), se
+    return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
 
 
 def shrink_factor(t_conf: float, tolerance: float) -> float:

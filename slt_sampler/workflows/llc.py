@@ -32,6 +32,7 @@ from ..samplers.calibrate import (
     configurational_temperature,
     max_curvature,
     positions_to_keep,
+    shrink_factor,
 )
 from ..samplers.checks import (
     LLCCheckError,
@@ -306,7 +307,11 @@ def estimate_llc(
         ``"mams"``: the Metropolis-adjusted microcanonical sampler (Robnik et al.
         2025), exact (no step-size bias), warmed up and run in blocks of one compiled
         shape until λ̂'s total error is ``target_rel_error`` of λ̂.
-        ``"sgld"``: minibatch, step size calibrated by configurational temperature.
+        ``"sgld"``: minibatch, step size calibrated by configurational temperature,
+        and re-measured where the chains are after every chunk of the adaptive run:
+        a calibrated step that has come to run hot (chains that moved along a flat
+        direction of L_n to where it is too large) shrinks and the production
+        restarts from there (reported in ``tuning``).
         ``"psgld"``: minibatch SGLD preconditioned by RMSProp (Li et al. 2016; the
         sampler of devinterp's ``rmsprop_sgld``): the diagonal preconditioner is
         adapted on a 1,000-step burn-in from w* and then frozen (so no correction
@@ -324,7 +329,11 @@ def estimate_llc(
         steps, doubled (continuing the chains) until the L_n trace after a burn-in of
         half the run is stationary (split-R-hat < 1.01 and the means of its two halves
         agree within 2 combined MCSE) *and* λ̂'s MCSE is at most ``target_rel_mcse``
-        of |λ̂|, or ``max_steps`` is reached.
+        of |λ̂|, or ``max_steps`` is reached. For a calibrated SGLD/pSGLD step,
+        ``T_conf`` is measured after every chunk; when it is clearly above ``1 +
+        tolerance`` the step shrinks (as in the calibration) and the trace restarts
+        with ``num_steps`` fresh steps while ``max_steps`` allows (at most six times;
+        ``losses`` is the trace after the last restart).
     max_steps
         Cap of the adaptive run.
     target_rel_mcse
@@ -439,7 +448,8 @@ def estimate_llc(
         progress,
     )
     report.add(calibration_problems(cal), stop=True)
-    trace, res, run_s, compile_s, settled = _run(
+    sgld_like = sampler in ("sgld", "psgld")
+    out = _run(
         k_run,
         smp,
         posterior,
@@ -451,7 +461,11 @@ def estimate_llc(
         init_loss,
         progress,
         target_rel_mcse,
+        _Watch(jax.random.fold_in(rng_key, 1), calibration.tolerance, cal is not None)
+        if sgld_like
+        else None,
     )
+    trace, res, smp, settled = out.trace, out.res, out.sampler, out.settled
     num_steps = trace.shape[1]
     if adaptive and not settled:
         report.add(
@@ -465,11 +479,8 @@ def estimate_llc(
                 )
             ]
         )
-    end_temp = None
-    if sampler in ("sgld", "psgld"):
-        end_temp = _end_temperature(
-            jax.random.fold_in(rng_key, 1), smp, posterior, res, num_steps
-        )
+    end_temp = out.end_temperature
+    if sgld_like:
         report.add(
             temperature_problems(
                 *end_temp,
@@ -508,15 +519,16 @@ def estimate_llc(
         loss_kind=res.loss_kind,
         calibration=cal,
         gamma_sensitivity=sens,
-        steps_per_second=num_chains * num_steps / max(run_s, 1e-12),
-        compile_seconds=compile_s,
-        run_seconds=run_s,
+        steps_per_second=num_chains * out.steps_run / max(out.run_seconds, 1e-12),
+        compile_seconds=out.compile_seconds,
+        run_seconds=out.run_seconds,
         settled=bool(settled) if adaptive else True,
         end_configurational_temperature=end_temp,
         problems=report.finish(),
         center_check=center_check,
         gamma_sensitivity_mcse=sens_mcse,
         error_budget=budget,
+        tuning=_shrink_note(out.shrinks, float(smp.step_size)),
     )
 
 
@@ -542,6 +554,7 @@ def estimate_llc_version() -> dict:
             p.name: repr(p.default) for p in params if p.default is not p.empty
         },
         "exact_method": _exact_llc.METHOD,
+        "sgld_method": SGLD_METHOD,
     }
 
 
@@ -600,6 +613,35 @@ def _gamma_sensitivity(
     return dict(sorted(sens.items())), dict(sorted(sens_mcse.items()))
 
 
+# A calibrated SGLD/pSGLD step is re-checked between the adaptive run's chunks: the
+# chains can move to where it runs hot (on the 8,500-parameter DLN at γ = 1, T_conf
+# rose from 1.02 at calibration to 1.48 after 160,000 steps and λ̂ read +15% after
+# 320,000). Then ε shrinks and the production restarts from where the chains are.
+SGLD_METHOD = 2  # 1: step fixed after calibration; 2: shrunk when T_conf runs hot
+MAX_STEP_SHRINKS = 6
+
+
+class _Watch(NamedTuple):
+    """How an SGLD/pSGLD run measures its temperature (``key``: the end-of-run probe's
+    key) and whether it may shrink a hot step (only a calibrated one)."""
+
+    key: PRNGKey
+    tolerance: float
+    adapt: bool
+
+
+class _Run(NamedTuple):
+    trace: np.ndarray  # L_n trace since the last restart
+    res: SampleResult  # the last chunk
+    run_seconds: float
+    compile_seconds: float
+    settled: bool
+    sampler: object  # with the step the run ended at
+    steps_run: int  # every step, the ones before a restart included
+    end_temperature: tuple[float, float] | None
+    shrinks: tuple  # (steps run, step before, T_conf, its SE) per shrink
+
+
 def _run(
     key,
     smp,
@@ -612,10 +654,24 @@ def _run(
     init_loss,
     progress,
     target_rel_mcse,
-):
+    watch: _Watch | None = None,
+) -> _Run:
     """Sample ``num_steps``; while the trace is not stationary and ``max_steps`` allows,
-    continue the same chains for as many steps again."""
-    traces, run_s, compile_s, steps = [], 0.0, 0.0, num_steps
+    continue the same chains for as many steps again.
+
+    With ``watch`` (SGLD, pSGLD) ``T_conf`` is measured where the chains are after
+    every chunk (a short continuation, off the run's random stream). With
+    ``watch.adapt``, when it is clearly above ``1 + tolerance`` (by two SEs, the SE
+    at most ``tolerance / 3`` and from the chains' own means where that is larger:
+    on a 2-parameter model the positions of a short probe at a small step are too
+    correlated to tell, and shrinking on their noise drove the step down by 10×
+    and more and the chains out of equilibrium) and at least ``num_steps`` of the
+    budget remain, ε shrinks by
+    :func:`~slt_sampler.samplers.calibrate.shrink_factor` and the trace restarts
+    from the chains' positions (what ran before counts as warm-up), at most
+    ``MAX_STEP_SHRINKS`` times. The λ̂ of a run that never runs hot is the same as
+    without the watch, number for number."""
+    traces, run_s, compile_s, steps, ran, shrinks = [], 0.0, 0.0, num_steps, 0, []
     while True:
         key, k = jax.random.split(key)
         res = sample(
@@ -631,16 +687,53 @@ def _run(
         _raise_if_diverged(res, smp)
         traces.append(_trace(res, init_loss))
         run_s, compile_s = run_s + res.run_seconds, compile_s + res.compile_seconds
+        ran += res.losses.shape[1]
         trace = np.concatenate(traces, axis=1)
         total = trace.shape[1]
         kept = trace[:, total // 2 :]
         done = _stationary(kept) and _precise(
             kept, init_loss, float(posterior.nbeta), target_rel_mcse
         )
-        if done or total >= max_steps:
-            return trace, res, run_s, compile_s, done
+        last = done or ran >= max_steps
+        temp = None
+        if watch is not None and (last or watch.adapt):
+            probe_key = watch.key if last else jax.random.fold_in(watch.key, ran)
+            temp = _end_temperature(probe_key, smp, posterior, res, total)
         start, chains_axis = res.final_state.position, True
-        steps = min(total, max_steps - total)
+        if (
+            watch is not None
+            and watch.adapt
+            and temp[0] - 1 > watch.tolerance + 2 * temp[1]
+            and temp[1] <= watch.tolerance / 3  # precise, as in the calibration
+            and len(shrinks) < MAX_STEP_SHRINKS
+            and max_steps - ran >= num_steps
+        ):
+            eps = float(smp.step_size)
+            shrinks.append((ran, eps, float(temp[0]), float(temp[1])))
+            new = eps * shrink_factor(float(temp[0]), watch.tolerance)
+            smp = dataclasses.replace(smp, step_size=jnp.asarray(new))
+            traces, steps = [], num_steps
+            continue
+        if last:
+            return _Run(
+                trace, res, run_s, compile_s, done, smp, ran, temp, tuple(shrinks)
+            )
+        steps = min(total, max_steps - ran)
+
+
+def _shrink_note(shrinks, final_step: float) -> str | None:
+    """What the watched run did to the calibrated step, for ``LLCEstimate.tuning``."""
+    if not shrinks:
+        return None
+    what = ", ".join(
+        f"after {ran:,} steps T_conf = {t:.3f} ± {se:.3f} at {eps:.3g}"
+        for ran, eps, t, se in shrinks
+    )
+    return (
+        f"step shrunk {len(shrinks)}× during the run to {final_step:.3g} ({what}); "
+        f"the trace restarts at the last shrink (the {shrinks[-1][0]:,} steps before "
+        "are warm-up)"
+    )
 
 
 def _end_temperature(key, smp, posterior, res: SampleResult, num_steps):
@@ -663,7 +756,9 @@ def _end_temperature(key, smp, posterior, res: SampleResult, num_steps):
     )
     _raise_if_diverged(probe, smp)
     metric = frozen_metric(smp, posterior) if isinstance(smp, PSGLD) else None
-    return configurational_temperature(key, posterior, probe.positions, metric=metric)
+    return configurational_temperature(
+        key, posterior, probe.positions, metric=metric, by_chain=True
+    )
 
 
 def _stationary(kept: np.ndarray) -> bool:

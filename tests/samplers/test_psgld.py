@@ -266,3 +266,23 @@ def test_frozen_metric_rejects_an_adapting_sampler(gaussian):
         frozen_metric(PSGLD(jnp.asarray(1e-2), adapt_steps=10), post)
     with pytest.raises(ValueError, match="rmsprop_preconditioner"):
         frozen_metric(PSGLD(jnp.asarray(1e-2), adapt_steps=0), post)
+
+
+def test_temperature_se_by_chain_counts_correlated_positions(gaussian):
+    """Positions that repeat within a chain (a chain that hardly moved) carry one
+    draw's information, not 50: ``by_chain`` takes the SE from the chains' own means,
+    which is then the larger one; with independent draws the two agree."""
+    from slt_sampler.samplers.calibrate import configurational_temperature
+
+    post, _, _, prec, mu = gaussian
+    rng = np.random.default_rng(1)
+    draws = rng.multivariate_normal(mu, np.linalg.inv(prec), size=(8, 50))
+    stuck = np.repeat(draws[:, :1], 50, axis=1)  # each chain one repeated position
+    k = jax.random.key(0)
+    for pos, ratio in ((draws, (0.7, 1.5)), (stuck, (3.0, 50.0))):
+        w = jnp.asarray(pos, jnp.float32)
+        t, se = configurational_temperature(k, post, w, like=jnp.zeros(D))
+        t_c, se_c = configurational_temperature(
+            k, post, w, like=jnp.zeros(D), by_chain=True
+        )
+        assert t_c == t and ratio[0] < se_c / se < ratio[1], (se, se_c)
