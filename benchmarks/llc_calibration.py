@@ -168,13 +168,16 @@ def main(argv=None) -> dict:
         args.out = OUT.with_name(f"llc_calibration{tag}.json")
     if args.seeds < 2:
         ap.error("--seeds must be >= 2 to measure a spread of z")
-    # cells of an older exact path (its METHOD), or for SGLD/pSGLD of an older SGLD
+    # cells of an older exact path (its METHOD), or SGLD/pSGLD cells of an older SGLD
     # path (SGLD_METHOD), are recomputed, not reused
     rows = [
         r
         for r in read_rows(args.out, key="cells")
         if r.get("method") == METHOD
-        and (args.out == OUT or r.get("sgld_method") == SGLD_METHOD)
+        and (
+            r.get("sampler") not in ("sgld", "psgld")
+            or r.get("sgld_method") == SGLD_METHOD
+        )
     ]
     if args.out != OUT:  # another sampler: reuse the default file's exact references
         KNOWN.update(

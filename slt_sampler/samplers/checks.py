@@ -199,13 +199,18 @@ def calibration_problems(cal: Calibration | None) -> list[Problem]:
     return out
 
 
+def clearly_outside(t_conf: float, t_se: float, tolerance: float) -> bool:
+    """Configurational temperature outside ``1 ± tolerance`` by more than two standard
+    errors (False for NaN)."""
+    return abs(t_conf - 1) - tolerance > 2 * t_se
+
+
 def temperature_problems(
     t_end: float, t_se: float, tolerance: float, t_start: float | None
 ) -> list[Problem]:
     """End-of-run configurational temperature clearly outside ``1 ± tolerance``
-    (by more than two standard errors), in either direction."""
-    excess = abs(t_end - 1) - tolerance
-    if not excess > 2 * t_se:
+    (:func:`clearly_outside`), in either direction."""
+    if not clearly_outside(t_end, t_se, tolerance):
         return []
     was = f" (it was {t_start:.3f} at calibration)" if t_start is not None else ""
     if t_end > 1:

@@ -45,6 +45,7 @@ from ..samplers.checks import (
     check_gamma_check,
     check_llc_arguments,
     check_local_minimum,
+    clearly_outside,
     minimum_problems,
     temperature_problems,
 )
@@ -703,7 +704,8 @@ def _run(
         if (
             watch is not None
             and watch.adapt
-            and temp[0] - 1 > watch.tolerance + 2 * temp[1]
+            and temp[0] > 1
+            and clearly_outside(*temp, watch.tolerance)  # the end-of-run check's rule
             and temp[1] <= watch.tolerance / 3  # precise, as in the calibration
             and len(shrinks) < MAX_STEP_SHRINKS
             and max_steps - ran >= num_steps
