@@ -41,6 +41,7 @@ from .samplers.run import sample as sample
 from .samplers.sgld import SGHMC as SGHMC
 from .samplers.sgld import SGLD as SGLD
 from .samplers.smc import tempered_smc as tempered_smc
+from .samplers.underdamped import BAOAB as BAOAB
 from .samplers.vi import meanfield_vi as meanfield_vi
 from .workflows import ChainDivergenceError as ChainDivergenceError
 from .workflows import DictionaryRun as DictionaryRun
@@ -52,6 +53,7 @@ from .workflows import run_sweep as run_sweep
 from .workflows import thermodynamic_dictionary as thermodynamic_dictionary
 
 __all__ = [
+    "BAOAB",
     "HMC",
     "MALA",
     "MAMS",

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import slt_sampler
 from slt_sampler import (
+    BAOAB,
     HMC,
     MALA,
     NUTS,
@@ -244,6 +245,7 @@ def test_sampler_step_sizes(eps):
         lambda: SGLD(eps, 10),
         lambda: SGHMC(eps),
         lambda: PSGLD(eps),
+        lambda: BAOAB(eps, 1.0),
         lambda: MALA(eps),
         lambda: HMC(eps, jnp.ones(2)),
         lambda: NUTS(eps, jnp.ones(2)),
@@ -259,6 +261,8 @@ def test_sampler_integer_options(k):
     _named(lambda: HMC(1e-3, jnp.ones(2), k), "num_integration_steps")
     _named(lambda: NUTS(1e-3, jnp.ones(2), k), "max_num_doublings")
     _named(lambda: SGHMC(1e-3, friction=-1.0 - abs(hash(str(k))) % 3), "friction")
+    _named(lambda: BAOAB(1e-3, -1.0 - abs(hash(str(k))) % 3), "friction")
+    _named(lambda: BAOAB(1e-3, 1.0, k), "batch_size")
     _named(lambda: NUTS(1e-3, -jnp.ones(2)), "inverse_mass_matrix")
 
 
@@ -543,6 +547,7 @@ COVERED = {
     "MALA": test_sampler_step_sizes,
     "HMC": test_sampler_step_sizes,
     "NUTS": test_sampler_step_sizes,
+    "BAOAB": test_sampler_step_sizes,  # friction, batch_size: integer options
     "PSGLD": test_sampler_step_sizes,  # alpha, eps, adapt_steps: tests/samplers/test_psgld.py
     "preconditioned_configurational_temperature": test_configurational_temperature,
     "sample": test_sample_arguments,

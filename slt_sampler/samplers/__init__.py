@@ -1,6 +1,7 @@
 """Samplers behind one contract (``init`` / ``step``), the one driver and calibration.
 
-Stochastic-gradient: :class:`SGLD`, :class:`SGHMC`, :class:`PSGLD`. Exact (full data,
+Stochastic-gradient: :class:`SGLD`, :class:`SGHMC`, :class:`PSGLD`. Unadjusted
+underdamped Langevin (full data): :class:`BAOAB`. Exact (full data,
 Metropolis-adjusted): :class:`MALA`, :class:`HMC`, :class:`NUTS`, :class:`MAMS`.
 Driver: :func:`sample` (chains) and :func:`sample_ladder` (β rungs × chains), with
 observables and per-datum accumulators (:class:`PointwiseStats`). Free energies from
@@ -29,10 +30,12 @@ from .sgld import SGHMC as SGHMC
 from .sgld import SGLD as SGLD
 from .smc import SMCResult as SMCResult
 from .smc import tempered_smc as tempered_smc
+from .underdamped import BAOAB as BAOAB
 from .vi import VIResult as VIResult
 from .vi import meanfield_vi as meanfield_vi
 
 __all__ = [
+    "BAOAB",
     "HMC",
     "MALA",
     "MAMS",

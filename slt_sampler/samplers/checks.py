@@ -278,10 +278,10 @@ def check_llc_arguments(posterior, sampler, num_chains, max_steps, target_rel_mc
             "estimate_llc needs a localisation centre: build the posterior with "
             "center=w_star (a local minimum of L_n) and gamma > 0."
         )
-    if sampler not in ("auto", "mams", "sgld", "psgld", "mala", "nuts"):
+    if sampler not in ("auto", "mams", "sgld", "psgld", "baoab", "mala", "nuts"):
         raise ValueError(
-            f"sampler must be 'auto', 'mams', 'sgld', 'psgld', 'mala' or 'nuts', got "
-            f"{sampler!r}."
+            "sampler must be 'auto', 'mams', 'sgld', 'psgld', 'baoab', 'mala' or "
+            f"'nuts', got {sampler!r}."
         )
     _validate.check_int("num_chains", num_chains)
     _validate.check_int("max_steps", max_steps, minimum=8)
