@@ -238,18 +238,15 @@ def _build_sampler(
             )
         cal = None
         if step_size is None:
-            cal = calibrate_sgld(
+            cal = _calibrate(
                 rng_key,
                 posterior,
-                w_star,
-                batch_size=batch_size,
-                num_chains=num_chains,
-                num_steps=calibration.num_steps,
-                tolerance=calibration.tolerance,
-                max_trials=calibration.max_trials,
-                init_step_size=calibration.init_step_size,
+                batch_size,
+                num_chains,
+                calibration,
+                progress,
+                calibration.init_step_size,
                 preconditioned=frozen,
-                progress=progress,
             )
             step_size = cal.step_size
         if frozen is None:
@@ -283,6 +280,26 @@ def _build_sampler(
     )
 
 
+def _calibrate(
+    key, posterior, batch_size, num_chains, calibration, progress, init, **sampler
+):
+    """:func:`calibrate_sgld` at w* with the settings of ``calibration`` (its first
+    step ``init``); ``sampler``: ``preconditioned=`` or ``sampler_for=``."""
+    return calibrate_sgld(
+        key,
+        posterior,
+        posterior.center,
+        batch_size=batch_size,
+        num_chains=num_chains,
+        num_steps=calibration.num_steps,
+        tolerance=calibration.tolerance,
+        max_trials=calibration.max_trials,
+        init_step_size=init,
+        progress=progress,
+        **sampler,
+    )
+
+
 # First overdamped-equivalent step the BAOAB calibration tries, times 1/h_max: a time
 # step of 0.05/sqrt(h_max). On the 8,500-parameter DLN this read the exact λ̂ with
 # T_conf within 0.01 of 1; at 0.1/sqrt(h_max) the chains reached stiffer regions
@@ -310,18 +327,15 @@ def _build_baoab(
     cal = None
     if step_size is None:
         init = calibration.init_step_size
-        cal = calibrate_sgld(
+        cal = _calibrate(
             k_cal,
             posterior,
-            w_star,
-            batch_size=batch_size,
-            num_chains=num_chains,
-            num_steps=calibration.num_steps,
-            tolerance=calibration.tolerance,
-            max_trials=calibration.max_trials,
-            init_step_size=init if init is not None else BAOAB_INIT_STEP / h_max,
+            batch_size,
+            num_chains,
+            calibration,
+            progress,
+            init if init is not None else BAOAB_INIT_STEP / h_max,
             sampler_for=make,
-            progress=progress,
         )
         step_size = float(np.sqrt(2 * cal.step_size))
     return BAOAB(jnp.asarray(step_size), friction, batch_size), w_star, False, cal
@@ -766,12 +780,9 @@ def _run(
             and max_steps - ran >= num_steps
         ):
             # a calibrated step that became unstable where the chains went: 10× less
-            # bias (SGLD: ε/10, BAOAB: ε/√10), again from this chunk's start
-            eps = float(smp.step_size)
-            shrinks.append((ran, eps, float("inf"), float("nan")))
-            new = eps * 0.1 ** (1 / getattr(smp, "bias_order", 1))
-            smp = dataclasses.replace(smp, step_size=jnp.asarray(new))
-            traces, steps = [], num_steps
+            # bias, again from this chunk's start
+            shrinks.append((ran, float(smp.step_size), float("inf"), float("nan")))
+            smp, traces, steps = _less_biased(smp, 0.1), [], num_steps
             continue
         _raise_if_diverged(res, smp)
         traces.append(_trace(res, init_loss))
@@ -799,19 +810,22 @@ def _run(
             and len(shrinks) < MAX_STEP_SHRINKS
             and max_steps - ran >= num_steps
         ):
-            eps = float(smp.step_size)
-            shrinks.append((ran, eps, float(temp[0]), float(temp[1])))
+            shrinks.append((ran, float(smp.step_size), float(temp[0]), float(temp[1])))
             factor = shrink_factor(float(temp[0]), watch.tolerance)
-            # T_conf - 1 grows like ε for SGLD, like ε² for BAOAB
-            new = eps * factor ** (1 / getattr(smp, "bias_order", 1))
-            smp = dataclasses.replace(smp, step_size=jnp.asarray(new))
-            traces, steps = [], num_steps
+            smp, traces, steps = _less_biased(smp, factor), [], num_steps
             continue
         if last:
             return _Run(
                 trace, res, run_s, compile_s, done, smp, ran, temp, tuple(shrinks)
             )
         steps = min(total, max_steps - ran)
+
+
+def _less_biased(smp, factor: float):
+    """``smp`` with its T_conf bias scaled by ``factor``: the step times ``factor``
+    for SGLD (bias first order in ε), times its square root for BAOAB (second)."""
+    new = float(smp.step_size) * factor ** (1 / getattr(smp, "bias_order", 1))
+    return dataclasses.replace(smp, step_size=jnp.asarray(new))
 
 
 def _shrink_note(shrinks, final_step: float) -> str | None:
