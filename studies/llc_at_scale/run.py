@@ -14,10 +14,11 @@ estimand. For each model the study records
   family): |Δλ̂| / σ_total says whether the estimate still moves with run length;
 * with ``--seeds K``, K further default runs on independent keys: their spread against
   their σ_total, and their mean against the 2x run;
-* for the ~10⁴-parameter DLN and the digits MLP, a comparison of calibrated SGLD and
-  pSGLD with an exact sampler at the same (n, β, γ, w*). Where the default run is
-  itself exact (MAMS, Robnik et al. 2025), it is the reference and
-  ``estimate_llc(sampler="sgld")`` and ``(sampler="psgld")`` run beside it; where it
+* for the ~10⁴-parameter DLN and the digits MLP, a comparison of calibrated SGLD,
+  pSGLD and BAOAB with an exact sampler at the same (n, β, γ, w*). Where the default
+  run is itself exact (MAMS, Robnik et al. 2025), it is the reference and
+  ``estimate_llc(sampler="sgld")``, ``(sampler="psgld")`` and ``(sampler="baoab")``
+  run beside it (rerun when the library's stochastic-gradient method changes); where it
   is not (``--sampler sgld``), the reference is MAMS tuned by
   BlackJAX's adjusted-MCLMC tuner, run until its MCSE is at most 1.5% of λ̂.
 
@@ -67,6 +68,10 @@ from slt_sampler.zoo import models as zoo
 from slt_sampler.zoo.digits import digits_mlp
 
 HERE = Path(__file__).parent
+# the version of estimate_llc's calibrated stochastic-gradient path: it decides only the
+# rows and checks run by those samplers, so it is kept out of a row's settings (a change
+# reruns those, not the exact runs)
+SG_METHOD = estimate_llc_version()["sgld_method"]
 
 # (widths, true rank, exact reference?) by size class; d = Σ H_s H_{s+1}
 DLNS = {
@@ -199,6 +204,7 @@ def main_stage(key, model, options: dict) -> dict:
         "steps_per_second": est.steps_per_second,
         "peak_rss_mb": _peak_rss_mb(),
         "llc_vs_steps": llc_vs_steps(est),
+        "sg_method": SG_METHOD,
     }
 
 
@@ -270,7 +276,19 @@ def seed_summary(row: dict) -> dict:
     return out
 
 
-CHECKED = {"sgld": 4, "psgld": 5}  # stochastic-gradient samplers checked: key fold
+# calibrated samplers checked against an exact main run: key fold
+CHECKED = {"sgld": 4, "psgld": 5, "baoab": 6}
+
+
+def _settings(row: dict) -> dict:
+    """A row's settings without the stochastic-gradient version (rows written before
+    it was split off carry it there)."""
+    return {k: v for k, v in (row.get("settings") or {}).items() if k != "sgld_method"}
+
+
+def _sg_method(row: dict):
+    """The stochastic-gradient version a row's main run used (None if unknown)."""
+    return row.get("sg_method", (row.get("settings") or {}).get("sgld_method"))
 
 
 def sgld_stage(key, model, options: dict, sampler: str = "sgld") -> dict:
@@ -293,6 +311,7 @@ def sgld_stage(key, model, options: dict, sampler: str = "sgld") -> dict:
         "end_configurational_temperature": est.end_configurational_temperature,
         "problems": [f"[{p.cause}] {p.message}" for p in est.problems],
         "wall_seconds": time.perf_counter() - t0,
+        "sg_method": SG_METHOD,
     }
     return {
         **{f"{sampler}_{k}": v for k, v in out.items()},
@@ -415,12 +434,14 @@ def print_row(row: dict) -> None:
         f"{num('wall_seconds', '.0f', 6)}s {num('peak_rss_mb', '.0f', 7)}",
         flush=True,
     )
-    if row.get("rel_error_psgld_vs_exact") is not None:  # set only with psgld_llc
+    for smp, label in (("psgld", "pSGLD"), ("baoab", "BAOAB")):
+        if row.get(f"rel_error_{smp}_vs_exact") is None:  # set only with {smp}_llc
+            continue
         print(
-            f"{'':<4}pSGLD {row['psgld_llc']:.1f} ± {row['psgld_llc_sigma']:.1f} "
-            f"({100 * row['rel_error_psgld_vs_exact']:+.1f}% vs the exact run, "
-            f"{'settled' if row['psgld_settled'] else 'NOT settled'}, "
-            f"{row['psgld_wall_seconds']:.0f} s)",
+            f"{'':<4}{label} {row[f'{smp}_llc']:.1f} ± {row[f'{smp}_llc_sigma']:.1f} "
+            f"({100 * row[f'rel_error_{smp}_vs_exact']:+.1f}% vs the exact run, "
+            f"{'settled' if row[f'{smp}_settled'] else 'NOT settled'}, "
+            f"{row[f'{smp}_wall_seconds']:.0f} s)",
             flush=True,
         )
     if row.get("seed_runs"):
@@ -475,11 +496,16 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     """``old`` with each row of ``new`` replacing the same model and settings."""
 
     def key(row):
-        return row.get("model"), json.dumps(row.get("settings"), sort_keys=True)
+        return row.get("model"), json.dumps(_settings(row), sort_keys=True)
 
     fresh = {key(r): r for r in new}
     merged = [fresh.pop(key(r), r) for r in old]
     return merged + list(fresh.values())
+
+
+def _check_missing(row: dict, smp: str) -> bool:
+    """The check by sampler ``smp`` has not run, or ran at another SG version."""
+    return row.get(f"{smp}_llc") is None or row.get(f"{smp}_sg_method") != SG_METHOD
 
 
 def run_model(key, name, entry, row, options, args, save) -> dict:
@@ -493,9 +519,10 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
         # an exact main run is the reference of the SGLD and pSGLD checks; else an
         # exact reference is run
         "exact": entry["exact"]
-        and any(
-            row.get(k) is None
-            for k in ([f"{s}_llc" for s in CHECKED] if exact_main else ["exact_llc"])
+        and (
+            any(_check_missing(row, s) for s in CHECKED)
+            if exact_main
+            else row.get("exact_llc") is None
         ),
         "seeds": len(row.get("llc_seeds") or []) < args.seeds,
     }
@@ -525,7 +552,7 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
             # reference, and calibrated SGLD and pSGLD at the same posterior are
             # checked against it
             for smp in CHECKED:
-                if row.get(f"{smp}_llc") is None:
+                if _check_missing(row, smp):
                     row.update(sgld_stage(key, model, options, smp))
                     save(finish_row(row))
         else:
@@ -555,18 +582,26 @@ def main(argv=None) -> list[dict]:
     max_steps = QUICK_MAX_STEPS if args.quick else args.max_steps
     if max_steps is not None:
         options["max_steps"] = max_steps
+    version = estimate_llc_version()
+    version.pop("sgld_method")  # SG_METHOD, judged per row and check
     settings = {
         "seed": args.seed,
         "quick": args.quick,
         **options,
         # estimate_llc's defaults and exact-path version: a change of either reruns
-        **estimate_llc_version(),
+        **version,
     }
     old = read_rows(results_path)
     done = (
         {}
         if args.fresh
-        else {r["model"]: r for r in old if r.get("settings") == settings}
+        else {
+            r["model"]: r
+            for r in old
+            if _settings(r) == settings
+            # a main run by a stochastic-gradient sampler of another version reruns
+            and (r.get("sampler") in EXACT_SAMPLERS or _sg_method(r) == SG_METHOD)
+        }
     )
     rows: list[dict] = []
 
@@ -594,9 +629,7 @@ def main(argv=None) -> list[dict]:
     # the figures show every finished row of these settings, not only this run's
     if rows:
         shown = [
-            r
-            for r in merged
-            if r.get("settings") == settings and r.get("llc") is not None
+            r for r in merged if _settings(r) == settings and r.get("llc") is not None
         ]
         plot_scale_accuracy(shown, path=out / "llc_vs_lambda.png")
         plot_llc_vs_run_length(shown, path=out / "llc_vs_run_length.png")

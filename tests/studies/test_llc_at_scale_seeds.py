@@ -71,11 +71,10 @@ def test_seed_stage_resumes_and_uses_fresh_keys(study, monkeypatch):
     assert keys == expect
 
 
-def test_sgld_and_psgld_checks_run_once_each_against_the_exact_main_run(
-    study, monkeypatch
-):
-    # an exact main run is the reference of both checks; a row holding SGLD's runs
-    # only pSGLD's (resume), with its own key and columns, and each is judged
+def test_calibrated_checks_run_once_each_against_the_exact_main_run(study, monkeypatch):
+    # an exact main run is the reference of the checks; a row holding SGLD's check at
+    # the current stochastic-gradient version runs only pSGLD's and BAOAB's (resume),
+    # each with its own key and columns, and each is judged
     calls = []
 
     def fake_estimate(key, posterior, sampler, **kw):
@@ -102,18 +101,71 @@ def test_sgld_and_psgld_checks_run_once_each_against_the_exact_main_run(
         "rank": 1,
     }
     row = {"llc": 100.0, "llc_sigma": 4.0, "sampler": "mams", "sgld_llc": 90.0}
-    row["sgld_llc_sigma"] = 3.0
+    row["sgld_llc_sigma"], row["sgld_sg_method"] = 3.0, study.SG_METHOD
     args = SimpleNamespace(with_2x_1e6=False, skip_2x=True, seeds=0)
     saved = []
     key = jax.random.key(0)
-    out = study.run_model(key, "m", entry, row, {}, args, saved.append)
-    expect = int(jax.random.key_data(jax.random.fold_in(key, 5)).sum())
-    assert calls == [("psgld", expect)]
-    assert out["psgld_llc"] == 105.0 and out["psgld_settled"] is True
-    assert out["rel_error_psgld_vs_exact"] == pytest.approx(0.05)
-    assert out["z_psgld_vs_exact"] == pytest.approx(5.0 / 5.0)
+    out = study.run_model(key, "m", entry, copy.deepcopy(row), {}, args, saved.append)
+
+    def fold(i):
+        return int(jax.random.key_data(jax.random.fold_in(key, i)).sum())
+
+    assert calls == [("psgld", fold(5)), ("baoab", fold(6))]
+    for smp in ("psgld", "baoab"):
+        assert out[f"{smp}_llc"] == 105.0 and out[f"{smp}_settled"] is True
+        assert out[f"{smp}_sg_method"] == study.SG_METHOD
+        assert out[f"rel_error_{smp}_vs_exact"] == pytest.approx(0.05)
+        assert out[f"z_{smp}_vs_exact"] == pytest.approx(5.0 / 5.0)
     assert out["rel_error_sgld_vs_exact"] == pytest.approx(-0.1)
-    assert len(saved) == 1
+    assert len(saved) == 2
     # nothing left to do: a second call runs nothing
     study.run_model(key, "m", entry, out, {}, args, saved.append)
-    assert len(calls) == 1
+    assert len(calls) == 2
+    # a check run by an older stochastic-gradient version (or by one before versions
+    # were recorded) is run again
+    calls.clear()
+    stale = {**out, "sgld_sg_method": study.SG_METHOD - 1}
+    stale.pop("baoab_sg_method")
+    study.run_model(key, "m", entry, stale, {}, args, saved.append)
+    assert calls == [("sgld", fold(4)), ("baoab", fold(6))]
+
+
+def test_rows_match_settings_without_the_sg_version_and_sg_rows_rerun_when_it_changes(
+    study, tmp_path, monkeypatch
+):
+    # rows written while the SG version was part of the settings still match; an exact
+    # main run is kept whatever the SG version, a calibrated-SGLD one only at the
+    # current version
+    ran = []
+
+    def fake_run_model(key, name, entry, row, options, args, save):
+        ran.append((name, row.get("llc")))
+        row.setdefault("llc", 1.0)
+        row.setdefault("model", name)
+        row.setdefault("d", 10)
+        return row
+
+    monkeypatch.setattr(study, "run_model", fake_run_model)
+    monkeypatch.setattr(study, "plot_scale_accuracy", lambda *a, **k: None)
+    monkeypatch.setattr(study, "plot_llc_vs_run_length", lambda *a, **k: None)
+    monkeypatch.setattr(study, "plot_wall_time", lambda *a, **k: None)
+    version = study.estimate_llc_version()
+    base = {"seed": 0, "quick": False, **version}
+    old = [
+        {"model": "dln_8x6x5x7_r2", "llc": 18.0, "sampler": "mams",
+         "settings": {**base, "sgld_method": version["sgld_method"] - 1}},
+        {"model": "dln_20x15x15x20_r5", "llc": 130.0, "sampler": "sgld",
+         "settings": {**base, "sgld_method": version["sgld_method"] - 1}},
+        {"model": "dln_18x16x14x16x18_r4", "llc": 109.0, "sampler": "sgld",
+         "settings": {**base, "sgld_method": version["sgld_method"]}},
+    ]  # fmt: skip
+    study.write_json_atomic(tmp_path / "results.json", old)
+    models = [r["model"] for r in old]
+    study.main(["--out", str(tmp_path), "--models", *models])
+    assert ran == [
+        ("dln_8x6x5x7_r2", 18.0),
+        ("dln_20x15x15x20_r5", None),
+        ("dln_18x16x14x16x18_r4", 109.0),
+    ]
+    rows = study.read_rows(tmp_path / "results.json")
+    assert sorted(r["model"] for r in rows) == sorted(models)  # replaced, not added
