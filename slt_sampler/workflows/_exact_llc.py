@@ -84,6 +84,7 @@ RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
+LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
 METHOD = 6  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
@@ -112,26 +113,40 @@ def _num_params(w) -> int:
 
 class _Progress:
     """A tqdm bar of the exact run's steps (warm-up, production, γ checks). With
-    ``show=None`` it appears on a terminal once a block takes longer than
-    ``SHOW_AFTER`` seconds, so the runs of small models print nothing."""
+    ``show=None`` it appears once a block takes longer than ``SHOW_AFTER`` seconds, so
+    the runs of small models print nothing; when stderr is not a terminal (a long run
+    logged to a file) it is a plain line at most every ``LOG_INTERVAL`` seconds."""
 
     def __init__(self, show: bool | None):
         self.show, self.bar, self.done = show, None, 0
+        self.log_at = None  # perf_counter of the last plain line, once logging
+        self.postfix: dict = {}
 
     def update(self, seconds: float, **postfix) -> None:
         self.done += BLOCK
-        if self.bar is None:
+        self.postfix.update(postfix)
+        if self.bar is None and self.log_at is None:
             show = self.show
             if show is None:
-                show = seconds > SHOW_AFTER and sys.stderr.isatty()
-            if not show:
+                show = seconds > SHOW_AFTER
+                if show and not sys.stderr.isatty():
+                    self.log_at = -math.inf
+                    show = False
+            if not show and self.log_at is None:
                 return
-            self.bar = _progress(None, MAMS, True, BAR_INTERVAL)
-        self.bar.set_postfix(postfix, refresh=False)
-        self.bar.update(self.done - self.bar.n)
+            if show:
+                self.bar = _progress(None, MAMS, True, BAR_INTERVAL)
+        if self.bar is not None:
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(self.done - self.bar.n)
+        elif time.perf_counter() - self.log_at >= LOG_INTERVAL:
+            self.log_at = time.perf_counter()
+            items = ", ".join(f"{k}={v}" for k, v in self.postfix.items())
+            print(f"MAMS: {self.done} steps, {items}", file=sys.stderr, flush=True)
 
     def note(self, **postfix) -> None:
         """Show ``postfix`` now (the stopping check's λ̂ after a block)."""
+        self.postfix.update(postfix)
         if self.bar is not None:
             self.bar.set_postfix(postfix)
 

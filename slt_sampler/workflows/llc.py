@@ -433,7 +433,8 @@ def estimate_llc(
         tqdm progress bars (default: on a terminal, for multi-chunk runs, the SGLD
         calibration's trials included; MAMS: once
         a 100-step block takes more than 2 s, showing λ̂ and its relative total
-        error as the run goes).
+        error as the run goes; when stderr is not a terminal, e.g. a long run
+        logged to a file, a plain line at most once a minute instead).
     calibration
         Settings of the SGLD step-size calibration (:class:`CalibrationConfig`;
         ``None`` for its defaults).

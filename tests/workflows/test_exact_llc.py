@@ -205,3 +205,27 @@ def test_a_stuck_chain_after_the_last_restart_is_reported(regular, monkeypatch):
             progress=False,
         )
     assert [p.cause for p in est.problems] == ["low_acceptance"]
+
+
+def test_slow_runs_logged_to_a_file_print_plain_progress_lines(capsys, monkeypatch):
+    # stderr is not a terminal here (captured): slow blocks give a plain line at most
+    # every LOG_INTERVAL seconds, carrying the latest status; fast blocks print nothing
+    fast = _exact_llc._Progress(None)
+    for _ in range(5):
+        fast.update(0.01, phase="warm-up")
+    assert capsys.readouterr().err == ""
+    slow = _exact_llc._Progress(None)
+    slow.update(3.0, phase="warm-up", acceptance="0.91")
+    slow.update(3.0, phase="warm-up", acceptance="0.92")  # within the interval
+    slow.note(llc="1234.5")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"MAMS: {_exact_llc.BLOCK} steps, phase=warm-up, acceptance=0.91"]
+    monkeypatch.setattr(_exact_llc, "LOG_INTERVAL", 0.0)
+    slow.update(3.0, phase="production", acceptance="0.95")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"MAMS: {3 * _exact_llc.BLOCK} steps, phase=production")
+    assert "acceptance=0.95" in line and "llc=1234.5" in line
+    # an explicit show=False stays silent whatever the block time
+    quiet = _exact_llc._Progress(False)
+    quiet.update(30.0, phase="warm-up")
+    assert capsys.readouterr().err == ""
