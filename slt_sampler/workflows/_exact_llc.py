@@ -126,16 +126,12 @@ class _Progress:
         self.done += BLOCK
         self.postfix.update(postfix)
         if self.bar is None and self.log_at is None:
-            show = self.show
-            if show is None:
-                show = seconds > SHOW_AFTER
-                if show and not sys.stderr.isatty():
-                    self.log_at = -math.inf
-                    show = False
-            if not show and self.log_at is None:
+            if not (self.show or (self.show is None and seconds > SHOW_AFTER)):
                 return
-            if show:
+            if self.show or sys.stderr.isatty():
                 self.bar = _progress(None, MAMS, True, BAR_INTERVAL)
+            else:
+                self.log_at = -math.inf
         if self.bar is not None:
             self.bar.set_postfix(postfix, refresh=False)
             self.bar.update(self.done - self.bar.n)
