@@ -86,7 +86,7 @@ def plot_scale_accuracy(rows, *, path=None, band: float = 0.10) -> Figure:
         xlim=(lo, hi),
         xlabel="reference λ (Aoyagi 2024; squares: exact MAMS sampler)",
         ylabel="λ̂ (estimate_llc at defaults), ±2σ_total",
-        title="λ̂ against λ from 10² to 10⁶ parameters",
+        title=f"λ̂ against λ, {_sizes([r['d'] for _, r in refs])} parameters",
     )
     handles = [
         ax.plot([], [], "o", color=_SETTLED, label="DLN vs Aoyagi's λ, settled")[0],
@@ -146,6 +146,16 @@ def plot_llc_vs_run_length(rows, *, path=None) -> Figure:
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return save_figure(fig, path) if path else fig
+
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _sizes(ds) -> str:
+    """``"10² to 10⁵"``: the decades (rounded) of the smallest and largest d shown."""
+    lo, hi = (round(math.log10(f(ds))) for f in (min, max))
+    power = lambda k: "10" + str(k).translate(_SUPERSCRIPT)
+    return power(lo) if lo == hi else f"{power(lo)} to {power(hi)}"
 
 
 def _decades(values) -> tuple[float, float]:

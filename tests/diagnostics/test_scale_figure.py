@@ -35,3 +35,10 @@ def test_accuracy_figure_draws_one_errorbar_per_judged_row():
     assert len(left.containers) == len(right.containers) == 2
     (y_dln,), (y_mlp,) = (c.lines[0].get_ydata() for c in left.containers)
     assert math.isclose(y_dln, 137.3) and math.isclose(y_mlp, 76.0)
+    # the title names the sizes shown (825 and 1210 parameters: both about 10³)
+    assert left.get_title() == "λ̂ against λ, 10³ parameters"
+
+
+def test_title_spans_the_decades_of_the_rows_shown():
+    assert fig._sizes([113, 82_500]) == "10² to 10⁵"
+    assert fig._sizes([1_000_000, 8500]) == "10⁴ to 10⁶"
