@@ -124,7 +124,7 @@ class _Progress:
 
     def update(self, seconds: float, **postfix) -> None:
         self.done += BLOCK
-        self.postfix.update(postfix)
+        self.postfix = dict(postfix)  # this block's status: no stale warm-up ε
         if self.bar is None and self.log_at is None:
             if not (self.show or (self.show is None and seconds > SHOW_AFTER)):
                 return
@@ -340,6 +340,7 @@ def run_mams(
             counters,
             progress,
             **status,
+            eps=f"{eps:.3g}",
         )
         if not _finite(res):
             raise_if_nan(res, smp)
@@ -354,7 +355,7 @@ def run_mams(
             prod, acc = [], []
             eps, restarts = eps * RESTART_FACTOR, restarts + 1
             smp = _mams(eps, imm, dtype)
-            status = {"phase": f"production restarted at eps {eps:.3g}"}
+            status = {"phase": "production (restarted at a smaller ε)"}
             continue
         stuck += too_large
         prod.append(res.losses)

@@ -215,16 +215,20 @@ def test_slow_runs_logged_to_a_file_print_plain_progress_lines(capsys, monkeypat
         fast.update(0.01, phase="warm-up")
     assert capsys.readouterr().err == ""
     slow = _exact_llc._Progress(None)
-    slow.update(3.0, phase="warm-up", acceptance="0.91")
-    slow.update(3.0, phase="warm-up", acceptance="0.92")  # within the interval
-    slow.note(llc="1234.5")
+    slow.update(3.0, phase="warm-up", eps="0.0646", acceptance="0.91")
+    slow.update(3.0, phase="warm-up", eps="0.05", acceptance="0.92")  # too soon
     lines = capsys.readouterr().err.splitlines()
-    assert lines == [f"MAMS: {_exact_llc.BLOCK} steps, phase=warm-up, acceptance=0.91"]
+    assert lines == [
+        f"MAMS: {_exact_llc.BLOCK} steps, phase=warm-up, eps=0.0646, acceptance=0.91"
+    ]
     monkeypatch.setattr(_exact_llc, "LOG_INTERVAL", 0.0)
-    slow.update(3.0, phase="production", acceptance="0.95")
+    slow.update(3.0, phase="production", llc="1234.5", acceptance="0.95")
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"MAMS: {3 * _exact_llc.BLOCK} steps, phase=production")
-    assert "acceptance=0.95" in line and "llc=1234.5" in line
+    # the block's own status only: no warm-up ε left over beside the production's
+    assert line == (
+        f"MAMS: {3 * _exact_llc.BLOCK} steps, phase=production, llc=1234.5, "
+        "acceptance=0.95"
+    )
     # an explicit show=False stays silent whatever the block time
     quiet = _exact_llc._Progress(False)
     quiet.update(30.0, phase="warm-up")
