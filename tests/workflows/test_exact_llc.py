@@ -185,7 +185,7 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
     assert run.warmup_steps == warm + _exact_llc.BLOCK  # the stuck block is warm-up
     assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
-    assert any(str(p).startswith("production restarted") for p in calls)
+    assert any(str(p).startswith("production (restarted") for p in calls)
     assert "production restarted 1×" in run.tuning and run.stuck_blocks == 0
 
 
