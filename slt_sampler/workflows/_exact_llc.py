@@ -45,7 +45,6 @@ disagree, so a drifting run does not stop), or ``max_steps`` is reached.
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import time
@@ -60,6 +59,7 @@ from ..estimators.llc import error_budget, llc
 from ..samplers.calibrate import max_curvature
 from ..samplers.mams import MAMS
 from ..samplers.run import _progress, broadcast_chains, sample
+from ._run_state import RunStore
 
 BLOCK = 100  # MAMS steps per block: every block of an estimate has this shape
 KEEP = 10  # positions kept per chain per block (for the preconditioner)
@@ -278,25 +278,80 @@ def run_mams(
     init_loss: float,
     raise_if_nan,
     progress: _Progress | None = None,
+    store: RunStore | None = None,
 ) -> ExactRun:
     """Warm up MAMS at ``w_star`` and run it (module docstring). ``num_steps`` fixes
     the production length (rounded up to whole blocks); ``None`` stops adaptively.
     ``raise_if_nan(res, sampler)`` is called on a block whose losses are not finite;
-    ``progress`` (a :class:`_Progress`) is told of every block."""
+    ``progress`` (a :class:`_Progress`) is told of every block. With a ``store`` (a
+    :class:`~slt_sampler.workflows._run_state.RunStore`) the state is saved after
+    every block and a saved state is continued: the blocks that follow are the same
+    as an uninterrupted run's (same keys, same starting positions)."""
     counters = [0.0, 0.0]
     d = _num_params(w_star)
     k_h, k_run = jax.random.split(rng_key)
     rho = abs(max_curvature(k_h, posterior, w_star))  # compiled by the minimum check
     dtype = jnp.result_type(posterior.beta)
+    unravel = ravel_pytree(w_star)[1]
     search = _StepSearch(0.5 * math.sqrt(d / max(rho, 1e-30)))  # ~σ_min·√d
     imm = jnp.ones(d, dtype)
     start = broadcast_chains(w_star, num_chains)
-    keys = (jax.random.fold_in(k_run, i) for i in itertools.count())
-    warm, kept = [], []
-    for b in range(WARM_BLOCKS):
+    fixed = None if num_steps is None else max(1, math.ceil(num_steps / BLOCK))
+    budget = fixed or max(MIN_BLOCKS, max_steps // BLOCK)
+    # everything a continued run needs (the state saved after every block)
+    s = {
+        "blocks": 0,  # blocks run (the key of the next one is fold_in(k_run, blocks))
+        "warm_blocks": 0,  # warm-up blocks done
+        "search": [search.eps, search.lo, search.hi],
+        "eps": None,  # production step, once production began
+        "restarts": 0,
+        "stuck": 0,
+        "status": {"phase": "production"},
+        "settled": fixed is not None,
+        "finished": False,
+        "counters": counters,
+    }
+    warm, kept, prod, acc = [], [], [], []
+
+    def save():
+        if store is None:
+            return
+        s["search"] = [search.eps, search.lo, search.hi]
+        arrays = {
+            "start": jax.vmap(lambda w: ravel_pytree(w)[0])(start),
+            "imm": imm,
+            "warm": np.concatenate(warm, axis=1),
+            "prod": np.concatenate(prod, axis=1) if prod else np.zeros((0,)),
+            "acc": np.asarray(acc, dtype=float),
+        }
+        if kept:
+            arrays["kept"] = np.stack(kept)
+        store.save(s, arrays)
+
+    if store is not None and store.load():
+        s.update(store.meta)
+        counters[:] = s["counters"]
+        s["counters"] = counters
+        a = store.arrays
+        search.eps, search.lo, search.hi = s["search"]
+        imm = jnp.asarray(a["imm"], dtype)
+        start = jax.vmap(unravel)(jnp.asarray(a["start"]))
+        warm = list(np.split(a["warm"], a["warm"].shape[1] // BLOCK, axis=1))
+        if s["eps"] is not None and a["prod"].size:
+            prod = list(np.split(a["prod"], a["prod"].shape[1] // BLOCK, axis=1))
+        acc = [float(x) for x in a["acc"]]
+        kept = [jnp.asarray(k) for k in a["kept"]] if "kept" in a else []
+        if progress is not None:
+            progress.done = s["blocks"] * BLOCK
+
+    def next_key():
+        s["blocks"] += 1
+        return jax.random.fold_in(k_run, s["blocks"] - 1)
+
+    for b in range(s["warm_blocks"], WARM_BLOCKS):
         smp = _mams(search.eps, imm, dtype)
         res = _block(
-            next(keys),
+            next_key(),
             smp,
             posterior,
             start,
@@ -321,53 +376,57 @@ def run_mams(
             var = jnp.where(var > 0, var, jnp.mean(var))
             imm = (var / jnp.mean(var)).astype(dtype)  # ε keeps its scale on average
             search.restart()
-    eps = search.best
-    smp = _mams(eps, imm, dtype)
-    prod, acc = [], []
-    fixed = None if num_steps is None else max(1, math.ceil(num_steps / BLOCK))
-    budget = fixed or max(MIN_BLOCKS, max_steps // BLOCK)
-    settled = fixed is not None
+            kept = []
+        s["warm_blocks"] = b + 1
+        save()
+    if s["eps"] is None:
+        s["eps"] = search.best
+    smp = _mams(s["eps"], imm, dtype)
     beta = float(posterior.beta)
-    restarts = stuck = 0
-    status = {"phase": "production"}
-    while len(prod) < budget:
+    while not s["finished"] and len(prod) < budget:
         res = _block(
-            next(keys),
+            next_key(),
             smp,
             posterior,
             start,
             num_chains,
             counters,
             progress,
-            **status,
-            eps=f"{eps:.3g}",
+            **s["status"],
+            eps=f"{s['eps']:.3g}",
         )
         if not _finite(res):
             raise_if_nan(res, smp)
         start = res.final_state.position
         per_chain = np.mean(res.stats["acceptance_rate"], axis=1)
-        a = float(np.mean(per_chain))
         too_large = step_too_large(per_chain)
-        if too_large and restarts < MAX_RESTARTS:
+        if too_large and s["restarts"] < MAX_RESTARTS:
             # the chains reached stiffer regions than the warm-up saw: a smaller
             # step, and what ran so far counts as warm-up
             warm += prod + [res.losses]
             prod, acc = [], []
-            eps, restarts = eps * RESTART_FACTOR, restarts + 1
-            smp = _mams(eps, imm, dtype)
-            status = {"phase": "production (restarted at a smaller ε)"}
+            s["eps"] *= RESTART_FACTOR
+            s["restarts"] += 1
+            smp = _mams(s["eps"], imm, dtype)
+            s["status"] = {"phase": "production (restarted at a smaller ε)"}
+            save()
             continue
-        stuck += too_large
+        s["stuck"] += too_large
         prod.append(res.losses)
-        acc.append(a)
+        acc.append(float(np.mean(per_chain)))
         if fixed is None and len(prod) >= MIN_BLOCKS:
             trace = np.concatenate(prod, axis=1)
-            done, status = _done(trace, init_loss, posterior.n, beta, target_rel_error)
+            done, s["status"] = _done(
+                trace, init_loss, posterior.n, beta, target_rel_error
+            )
             if progress is not None:
-                progress.note(**status)
+                progress.note(**s["status"])
             if done:
-                settled = True
-                break
+                s["settled"] = s["finished"] = True
+        save()
+    s["finished"] = True
+    save()
+    eps, restarts = s["eps"], s["restarts"]
     warmup_steps = sum(x.shape[1] for x in warm)
     tuning = (
         f"MAMS warmed up over {warmup_steps} steps (ε adapted to acceptance "
@@ -385,11 +444,11 @@ def run_mams(
         np.concatenate(warm + prod, axis=1),
         warmup_steps,
         start,
-        settled,
+        s["settled"],
         counters[0],
         counters[1],
         tuning,
-        stuck,
+        s["stuck"],
     )
 
 
@@ -411,15 +470,30 @@ def _done(trace, init_loss, n, beta, target) -> tuple[bool, dict]:
 
 
 def gamma_checks(
-    key, smp, posterior, start, factors, blocks, init_loss, num_chains, progress=None
+    key,
+    smp,
+    posterior,
+    start,
+    factors,
+    blocks,
+    init_loss,
+    num_chains,
+    progress=None,
+    store: RunStore | None = None,
 ):
     """Raw λ̂ and MCSE at γ·factor for each factor: ``blocks`` blocks of the same shape
-    from where the main run ended, the first half discarded (nothing recompiles)."""
+    from where the main run ended, the first half discarded (nothing recompiles).
+    With a ``store`` each factor's result is saved as it ends, and a saved one is
+    not run again."""
     counters = [0.0, 0.0]
     out = {}
     beta = float(posterior.beta)
+    saved = {} if store is None else dict(store.meta.get("gamma_checks", {}))
     for j, factor in enumerate(factors):
         g = float(posterior.gamma) * factor
+        if repr(g) in saved:
+            out[g] = tuple(float("nan") if v is None else v for v in saved[repr(g)])
+            continue
         post = posterior.replace(gamma=g)
         pos, parts = start, []
         for b in range(blocks):
@@ -441,7 +515,14 @@ def gamma_checks(
             continue
         r = llc(trace[:, trace.shape[1] // 2 :], init_loss, n=posterior.n, beta=beta)
         out[g] = (r.llc, r.llc_mcse)
+        if store is not None:
+            saved[repr(g)] = [_json_float(v) for v in out[g]]
+            store.put(gamma_checks=saved)
     return out, counters
+
+
+def _json_float(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 AUTO_MAX_PARAMS = 20_000  # above this a per-datum full-data gradient costs too much
@@ -487,15 +568,35 @@ def estimate_exact(
     report,
     center_check,
     progress=None,
+    resume_file=None,
 ):
     """The MAMS branch of :func:`~slt_sampler.estimate_llc` (same checks, same
     result type; ``burn_in`` defaults to the warm-up; ``progress`` as there: ``None``
-    shows a bar on a terminal when blocks are slow)."""
+    shows a bar on a terminal when blocks are slow; ``resume_file`` as there)."""
     from ..samplers.checks import Problem
     from .llc import LLCEstimate, _raise_if_diverged, finish_result
 
     k_run, k_gamma = jax.random.split(rng_key)
     bar = _Progress(progress)
+    store = None
+    if resume_file is not None:
+        store = RunStore(
+            resume_file,
+            {
+                "method": METHOD,
+                "key": np.asarray(jax.random.key_data(rng_key)).ravel().tolist(),
+                "n": int(posterior.n),
+                "beta": float(posterior.beta),
+                "gamma": float(posterior.gamma),
+                "init_loss": float(init_loss),
+                "num_params": _num_params(posterior.center),
+                "num_chains": int(num_chains),
+                "num_steps": num_steps,
+                "max_steps": int(max_steps),
+                "target_rel_error": float(target_rel_error),
+                "gamma_check": [float(f) for f in gamma_check],
+            },
+        )
     run = run_mams(
         k_run,
         posterior,
@@ -507,6 +608,7 @@ def estimate_exact(
         init_loss=init_loss,
         raise_if_nan=_raise_if_diverged,
         progress=bar,
+        store=store,
     )
     trace = run.trace
     if not run.settled:
@@ -549,6 +651,7 @@ def estimate_exact(
         init_loss,
         num_chains,
         bar,
+        store,
     )
     bar.close()
     sens = {

@@ -24,7 +24,10 @@ estimand. For each model the study records
 
 results.json (a list of rows) is written atomically after every stage of every model;
 a rerun resumes where the last one stopped (stages already done with the same settings
-are kept; ``--fresh`` recomputes the selected models). Quick runs write to out/quick/.
+are kept; ``--fresh`` recomputes the selected models). Within a stage, an exact (MAMS)
+run saves its state after every 100-step block in out/partial/ (``estimate_llc``'s
+``resume_file``), so a killed 10⁵ run continues from its last block; the file is
+removed once the stage is saved. Quick runs write to out/quick/.
 
     python studies/llc_at_scale/run.py                   # 10² to 10⁵ and the MLP
     python studies/llc_at_scale/run.py --include-1e6 --max-steps 40000  # +10⁶, 1.5 h
@@ -43,6 +46,7 @@ os.environ.setdefault(
 )
 
 import argparse
+import hashlib
 import json
 import math
 import resource
@@ -63,6 +67,7 @@ from slt_sampler.diagnostics.results import read_rows, write_json_atomic
 from slt_sampler.estimators import _mcse
 from slt_sampler.samplers.hmc import EXACT_SAMPLERS
 from slt_sampler.samplers.mams import tune_mams
+from slt_sampler.workflows._exact_llc import resolve_sampler
 from slt_sampler.workflows.llc import estimate_llc_version
 from slt_sampler.zoo import models as zoo
 from slt_sampler.zoo.digits import digits_mlp
@@ -169,10 +174,11 @@ def llc_vs_steps(est) -> list[list[float]]:
     return out
 
 
-def main_stage(key, model, options: dict) -> dict:
-    """λ̂ at the library's defaults (plus ``options``)."""
+def main_stage(key, model, options: dict, resume_file=None) -> dict:
+    """λ̂ at the library's defaults (plus ``options``); a MAMS run saves its state in
+    ``resume_file`` as it goes and continues from it."""
     t0 = time.perf_counter()
-    est = estimate_llc(key, model.posterior, **options)
+    est = estimate_llc(key, model.posterior, **options, resume_file=resume_file)
     wall = time.perf_counter() - t0
     r = est.result
     return {
@@ -208,15 +214,16 @@ def main_stage(key, model, options: dict) -> dict:
     }
 
 
-def double_stage(key, model, options: dict, row: dict) -> dict:
+def double_stage(key, model, options: dict, row: dict, resume_file=None) -> dict:
     """A fixed run of twice the main run's length, on independent chains (without
     the γ checks: the main run has them, and at 10⁵ parameters they are a third of a
-    run's sampling)."""
+    run's sampling); ``resume_file`` as in :func:`main_stage`."""
     t0 = time.perf_counter()
     est = estimate_llc(
         jax.random.fold_in(key, 2),
         model.posterior,
         **{**options, "num_steps": 2 * row["num_steps"], "gamma_check": ()},
+        resume_file=resume_file,
     )
     r = est.result
     delta = r.llc - row["llc"]
@@ -510,9 +517,11 @@ def _check_missing(row: dict, smp: str) -> bool:
     return row.get(f"{smp}_llc") is None or row.get(f"{smp}_sg_method") != SG_METHOD
 
 
-def run_model(key, name, entry, row, options, args, save) -> dict:
+def run_model(key, name, entry, row, options, args, save, partial=None) -> dict:
     """Run the stages of one model that ``row`` does not hold yet, saving after each
-    (the model is built only if a stage is missing)."""
+    (the model is built only if a stage is missing). ``partial(name, stage)`` is the
+    file where an exact run of that stage saves its state as it goes (a killed run
+    continues from it; deleted once the stage's row is saved)."""
     two_x = (entry["two_x"] or args.with_2x_1e6) and not args.skip_2x
     exact_main = row.get("sampler") in EXACT_SAMPLERS
     todo = {
@@ -542,12 +551,27 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
         multiplicity=model.true.multiplicity if model.true is not None else None,
         description=model.description,
     )
+    exact = partial is not None and (
+        resolve_sampler(
+            options.get("sampler", "auto"),
+            model.posterior,
+            model.posterior.center,
+            False,
+        )
+        == "mams"
+    )
+
+    def state(stage):
+        return partial(name, stage) if exact else None
+
     if todo["main"]:
-        row.update(main_stage(key, model, options))
+        row.update(main_stage(key, model, options, state("main")))
         save(finish_row(row))
+        _remove(state("main"))
     if todo["2x"]:
-        row.update(double_stage(key, model, options, row))
+        row.update(double_stage(key, model, options, row, state("2x")))
         save(finish_row(row))
+        _remove(state("2x"))
     if todo["exact"]:
         if row["sampler"] in EXACT_SAMPLERS:
             # the main run is itself exact (Metropolis-adjusted): it is the
@@ -563,6 +587,11 @@ def run_model(key, name, entry, row, options, args, save) -> dict:
     if todo["seeds"]:
         seed_stage(key, model, options, row, args.seeds, save)
     return finish_row(row)
+
+
+def _remove(path) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 def main(argv=None) -> list[dict]:
@@ -606,6 +635,18 @@ def main(argv=None) -> list[dict]:
         }
     )
     rows: list[dict] = []
+    # the state of unfinished exact runs, named by the settings (a change of them
+    # starts afresh instead of continuing a run of other settings)
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+
+    def partial(name, stage):
+        path = out / "partial" / f"{name}-{stage}-{tag}.npz"
+        if args.fresh and path.exists() and path not in cleared:
+            path.unlink()  # --fresh recomputes: no continuing an old run either
+        cleared.add(path)
+        return path
+
+    cleared: set = set()
 
     def save(row):
         write_json_atomic(results_path, merge_rows(old, [*rows, row]))
@@ -623,6 +664,7 @@ def main(argv=None) -> list[dict]:
             options,
             args,
             save,
+            partial,
         )
         rows.append(row)
         print_row(row)

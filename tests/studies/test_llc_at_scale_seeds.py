@@ -2,24 +2,17 @@
 time (an interrupted stage resumes), and the spread-against-σ summary it feeds."""
 
 import copy
-import importlib.util
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import jax
 import numpy as np
 import pytest
 
-RUN = Path(__file__).resolve().parents[2] / "studies" / "llc_at_scale" / "run.py"
-
 
 @pytest.fixture
-def study():
-    spec = importlib.util.spec_from_file_location("llc_at_scale_run", RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def study(llc_at_scale):
+    return llc_at_scale
 
 
 def test_seed_summary_compares_spread_with_sigma_and_the_2x_run(study):
@@ -138,7 +131,7 @@ def test_rows_match_settings_without_the_sg_version_and_sg_rows_rerun_when_it_ch
     # current version
     ran = []
 
-    def fake_run_model(key, name, entry, row, options, args, save):
+    def fake_run_model(key, name, entry, row, options, args, save, partial=None):
         ran.append((name, row.get("llc")))
         row.setdefault("llc", 1.0)
         row.setdefault("model", name)
