@@ -565,13 +565,15 @@ def run_model(key, name, entry, row, options, args, save, partial=None) -> dict:
         return partial(name, stage) if exact else None
 
     if todo["main"]:
-        row.update(main_stage(key, model, options, state("main")))
+        path = state("main")
+        row.update(main_stage(key, model, options, path))
         save(finish_row(row))
-        _remove(state("main"))
+        _remove(path)
     if todo["2x"]:
-        row.update(double_stage(key, model, options, row, state("2x")))
+        path = state("2x")
+        row.update(double_stage(key, model, options, row, path))
         save(finish_row(row))
-        _remove(state("2x"))
+        _remove(path)
     if todo["exact"]:
         if row["sampler"] in EXACT_SAMPLERS:
             # the main run is itself exact (Metropolis-adjusted): it is the
@@ -641,12 +643,9 @@ def main(argv=None) -> list[dict]:
 
     def partial(name, stage):
         path = out / "partial" / f"{name}-{stage}-{tag}.npz"
-        if args.fresh and path.exists() and path not in cleared:
-            path.unlink()  # --fresh recomputes: no continuing an old run either
-        cleared.add(path)
+        if args.fresh:  # recompute: no continuing an old run either
+            path.unlink(missing_ok=True)
         return path
-
-    cleared: set = set()
 
     def save(row):
         write_json_atomic(results_path, merge_rows(old, [*rows, row]))
