@@ -100,8 +100,9 @@ def run_sweep(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for cid in ids:  # temporary files of a write killed midway
-        for stale in out.glob(f".{cid}.nc.*"):
+    # temporary files of a write killed midway (a cell's or the index's)
+    for name in [f"{cid}.nc" for cid in ids] + [INDEX]:
+        for stale in out.glob(f".{name}.*"):
             stale.unlink(missing_ok=True)
     seconds = {r.get("id"): r.get("seconds") for r in read_rows(out / INDEX)}
     todo = [i for i, cid in enumerate(ids) if not (out / f"{cid}.nc").exists()]

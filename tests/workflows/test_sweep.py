@@ -143,6 +143,17 @@ def test_concat_and_datatree(tmp_path):
     np.testing.assert_array_equal(res.results[1]["a"]["x"].values, [0, 1, 2, 3])
 
 
+def test_temporary_files_of_a_killed_write_are_removed(tmp_path):
+    """A kill inside an atomic write leaves its temporary file (the kill test above
+    hit one of the index's under load); the next run removes them."""
+    cells = [{"n": 3, "beta": 0.5}]
+    stale = [tmp_path / f".{cell_id(cells[0])}.nc.x1", tmp_path / ".index.json.x2"]
+    for p in stale:
+        p.write_text("partial")
+    run_sweep(cells, _tiny, tmp_path, progress=False)
+    assert not [p for p in stale if p.exists()]
+
+
 @pytest.mark.parametrize(
     "cells, err, match",
     [
