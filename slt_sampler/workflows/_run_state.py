@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..diagnostics.results import atomic_path
+
 
 def _normal(obj):
     """``obj`` as JSON reads it back (tuples become lists), for comparison."""
@@ -74,15 +76,10 @@ class RunStore:
         self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as f:
             np.savez(
                 f,
                 __fingerprint__=json.dumps(self.fingerprint),
                 __meta__=json.dumps(self.meta),
                 **{k: np.asarray(v) for k, v in self.arrays.items()},
             )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
