@@ -2,7 +2,8 @@
 
 Default tier: conventions, physics, gradient property, errors, jit/vmap/trace counts.
 Slow tier (``-m slow``): 5-seed digits accuracy targets and physics over training.
-Targets come from /work/shared/THERMO_REFERENCE.md (EP sections).
+EP variants as in Scellier & Bengio 2017 and Laborieux et al. 2021; the digits targets
+are this project's measurements, not the papers' (they report MNIST and CIFAR).
 """
 
 import functools
