@@ -467,9 +467,9 @@ def estimate_llc(
         thousands of steps, and at 10⁴ parameters runs of twice the default length
         have read up to 0.6% (about 3 σ_total) higher. Also the choices made, the
         trace and, for SGLD, ``end_configurational_temperature``: ``T_conf`` (and its
-        SE) measured on a short continuation of the finished chains. A ``RuntimeWarning`` says when
-        it is clearly outside ``1 ± tolerance``, naming the cause (step size, drift,
-        not equilibrated). ``problems`` lists every check that failed (each also a
+        SE) measured on a short continuation of the finished chains. A
+        ``RuntimeWarning`` says when it is clearly outside ``1 ± tolerance``, naming
+        the cause (step size, drift, not equilibrated). ``problems`` lists every check that failed (each also a
         ``RuntimeWarning``) and ``center_check`` how far w* is from a minimum.
 
     Raises
