@@ -469,8 +469,9 @@ def estimate_llc(
         trace and, for SGLD, ``end_configurational_temperature``: ``T_conf`` (and its
         SE) measured on a short continuation of the finished chains. A
         ``RuntimeWarning`` says when it is clearly outside ``1 ± tolerance``, naming
-        the cause (step size, drift, not equilibrated). ``problems`` lists every check that failed (each also a
-        ``RuntimeWarning``) and ``center_check`` how far w* is from a minimum.
+        the cause (step size, drift, not equilibrated). ``problems`` lists every
+        check that failed (each also a ``RuntimeWarning``) and ``center_check`` how
+        far w* is from a minimum.
 
     Raises
     ------
