@@ -108,6 +108,7 @@ def summarise(rows: list[dict]) -> dict:
             if not rs:
                 continue
             lam = np.array([r["llc"] for r in rs])
+            sigma = float(np.mean([r["llc_sigma"] for r in rs]))
             ratio = [r["wall_seconds"] / base[r["key"]] for r in rs if r["key"] in base]
             s[f"x{scale}"] = {
                 "keys": len(rs),
@@ -115,11 +116,9 @@ def summarise(rows: list[dict]) -> dict:
                 "se_llc": float(lam.std(ddof=1) / np.sqrt(len(lam)))
                 if len(lam) > 1
                 else None,
-                "mean_sigma": float(np.mean([r["llc_sigma"] for r in rs])),
+                "mean_sigma": sigma,
                 "bias_over_sigma": (
-                    float((lam.mean() - ref) / np.mean([r["llc_sigma"] for r in rs]))
-                    if ref is not None
-                    else None
+                    float((lam.mean() - ref) / sigma) if ref is not None else None
                 ),
                 "median_wall_seconds": float(
                     np.median([r["wall_seconds"] for r in rs])
