@@ -470,11 +470,10 @@ def estimate_llc(
         parameters up to 0.6% (about 3 σ_total) below runs of twice their length.
         Also the choices made, the trace and, for SGLD,
         ``end_configurational_temperature``: ``T_conf`` (and its SE) measured on a
-        short continuation of the finished chains. A
-        ``RuntimeWarning`` says when it is clearly outside ``1 ± tolerance``, naming
-        the cause (step size, drift, not equilibrated). ``problems`` lists every
-        check that failed (each also a ``RuntimeWarning``) and ``center_check`` how
-        far w* is from a minimum.
+        short continuation of the finished chains. A ``RuntimeWarning`` says when it
+        is clearly outside ``1 ± tolerance``, naming the cause (step size, drift, not
+        equilibrated). ``problems`` lists every check that failed (each also a
+        ``RuntimeWarning``) and ``center_check`` how far w* is from a minimum.
 
     Raises
     ------
