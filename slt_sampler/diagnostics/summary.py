@@ -43,7 +43,8 @@ def llc_summary(est) -> str:
         )
         lines.append(
             f"  error    MCSE {b.mcse:.2g}, {bias}, drift {b.drift:.2g}"
-            f" → total {b.total:.2g} ({100 * b.total / abs(r.llc):.2g}% of λ̂)"
+            + (f", bracket {b.bracket:.2g}" if exact else "")
+            + f" → total {b.total:.2g} ({100 * b.total / abs(r.llc):.2g}% of λ̂)"
         )
     if est.calibration is not None:
         lines.append(f"  step     {est.calibration.reason}")

@@ -69,7 +69,9 @@ class ErrorBudget(NamedTuple):
     bias_sd : standard deviation of that bias estimate.
     drift : excess disagreement of the kept trace's two halves (non-stationarity
         beyond what the MCSE explains), as a standard deviation.
-    total : ``sqrt(mcse² + bias_sd² + drift²)``.
+    total : ``sqrt(mcse² + bias_sd² + drift² + bracket²)``.
+    bracket : half the excess disagreement between the chains started at w* and
+        those started dispersed (0 when all started alike).
     """
 
     mcse: float
@@ -77,6 +79,7 @@ class ErrorBudget(NamedTuple):
     bias_sd: float
     drift: float
     total: float
+    bracket: float = 0.0
 
 
 LINEAR_REGIME = 0.1  # |T_conf − 1| up to which the bias is treated as linear in it
@@ -160,12 +163,14 @@ def error_budget(
     result: LLCResult,
     losses,
     temperature: tuple[float, float] | None = None,
+    *,
+    dispersed=None,
 ) -> ErrorBudget:
-    r"""Total standard error of λ̂: Monte-Carlo, step-size bias and drift.
+    r"""Total standard error of λ̂: Monte-Carlo, step-size bias, drift and bracket.
 
     .. math::
         \sigma_{\mathrm{total}}^2 = \mathrm{MCSE}^2 + \sigma_{\mathrm{bias}}^2
-            + \sigma_{\mathrm{drift}}^2
+            + \sigma_{\mathrm{drift}}^2 + \sigma_{\mathrm{bracket}}^2
 
     *Bias.* For unadjusted Langevin (SGLD) with step ε on a Gaussian with curvatures
     ``h_i``, the stationary law inflates each variance by ``1/(1 − εh_i/2)``, so the
@@ -186,6 +191,13 @@ def error_budget(
     ``σ_drift = nβ · sqrt(max(0, Δ² − s²))/2``: zero in expectation for a stationary
     trace.
 
+    *Bracket.* Chains started at w* approach λ̂ from below on singular models (they
+    spread along the minimum set only slowly, and all alike), chains started from a
+    wider spread from above. With ``dispersed`` marking the latter, ``Δ`` the
+    difference of the two groups' mean L_n and ``s`` its Monte-Carlo standard error,
+    ``σ_bracket = nβ · sqrt(max(0, Δ² − s²))/2``: half the excess width of the
+    bracket, whose middle the pooled mean of equal groups is.
+
     Parameters
     ----------
     result
@@ -195,6 +207,9 @@ def error_budget(
     temperature
         ``(T_conf, se)`` where the chains ended, for a stochastic-gradient sampler;
         ``None`` for an exact (Metropolis-adjusted) one.
+    dispersed : array_like of bool (chain,), optional
+        Which chains started away from w* (the others at w*); ``None`` when all
+        started alike (no bracket term).
 
     Examples
     --------
@@ -221,8 +236,29 @@ def error_budget(
     delta = b.mean() - a.mean()
     s = float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
     drift = result.nbeta * float(np.sqrt(max(delta**2 - s**2, 0.0))) / 2
-    total = float(np.sqrt(result.llc_mcse**2 + bias_sd**2 + drift**2))
-    return ErrorBudget(result.llc_mcse, float(bias), float(bias_sd), drift, total)
+    bracket = _bracket(arr, dispersed, result.nbeta)
+    total = float(np.sqrt(result.llc_mcse**2 + bias_sd**2 + drift**2 + bracket**2))
+    return ErrorBudget(
+        result.llc_mcse, float(bias), float(bias_sd), drift, total, bracket
+    )
+
+
+def _bracket(arr: np.ndarray, dispersed, nbeta: float) -> float:
+    """``σ_bracket`` of :func:`error_budget` (0 without two non-empty groups)."""
+    if dispersed is None:
+        return 0.0
+    mask = np.asarray(dispersed)
+    if mask.dtype != bool or mask.shape != (arr.shape[0],):
+        raise ValueError(
+            f"dispersed must be a boolean array with one entry per chain "
+            f"({arr.shape[0]}), got {mask!r}: mark the chains started away from w*."
+        )
+    if mask.all() or not mask.any():
+        return 0.0
+    a, b = arr[mask], arr[~mask]
+    delta = a.mean() - b.mean()
+    s = float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
+    return nbeta * float(np.sqrt(max(delta**2 - s**2, 0.0))) / 2
 
 
 def with_error_budget(result: LLCResult, budget: ErrorBudget) -> LLCResult:

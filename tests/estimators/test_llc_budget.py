@@ -53,6 +53,51 @@ def test_a_drifting_trace_gets_a_drift_term_the_mcse_misses():
     assert b.drift == pytest.approx(500 * 0.002 / 2, rel=0.2)
 
 
+def test_groups_started_apart_get_a_bracket_of_half_their_excess_gap():
+    trace = _trace(chains=8)
+    trace[4:] += 0.008  # the dispersed half reads nβ·0.008 = 4 higher in λ̂
+    dispersed = np.arange(8) >= 4
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    b = error_budget(r, trace, None, dispersed=dispersed)
+    # the gap is far outside the groups' Monte-Carlo error (the pooled MCSE counts
+    # it as between-chain variance, so it is large too)
+    assert b.bracket > 2 * r.llc_mcse
+    assert b.bracket == pytest.approx(500 * 0.008 / 2, rel=0.05)
+    assert b.total == pytest.approx(np.sqrt(r.llc_mcse**2 + b.drift**2 + b.bracket**2))
+    assert error_budget(r, trace, None).bracket == 0  # no groups, no bracket
+
+
+def test_groups_of_one_law_get_a_bracket_within_their_monte_carlo_error():
+    brackets = []
+    for seed in range(40):
+        trace = _trace(seed=seed, chains=8)
+        r = llc(trace, 1.0, n=1000, beta=0.5)
+        brackets.append(error_budget(r, trace, dispersed=np.arange(8) >= 4).bracket)
+        mcse = r.llc_mcse
+    # the excess over the gap's own error is zero in about half the seeds, small else
+    assert 0.2 < np.mean(np.array(brackets) == 0) < 0.8
+    assert np.mean(brackets) < 0.6 * mcse
+
+
+@pytest.mark.parametrize(
+    "mask", [np.ones(8, bool), np.zeros(8, bool)], ids=["all", "none"]
+)
+def test_one_group_only_has_no_bracket(mask):
+    trace = _trace(chains=8)
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    assert error_budget(r, trace, dispersed=mask).bracket == 0
+
+
+@pytest.mark.parametrize(
+    "mask", [np.ones(3, bool), [0, 1] * 4], ids=["wrong length", "not boolean"]
+)
+def test_a_bad_dispersed_mask_is_named(mask):
+    trace = _trace(chains=8)
+    r = llc(trace, 1.0, n=1000, beta=0.5)
+    with pytest.raises(ValueError, match="dispersed must be a boolean array"):
+        error_budget(r, trace, dispersed=mask)
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(
     h=st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=30),

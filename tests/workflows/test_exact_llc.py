@@ -5,6 +5,7 @@ shape, the auto rule, and what the result reports."""
 import dataclasses
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -45,6 +46,40 @@ def test_default_is_exact_and_within_its_total_error_of_the_closed_form(regular)
     assert "sampler  mams" in text and "MAMS warmed up" in text
     assert "no step-size bias (exact sampler)" in text
     assert est.to_datatree().attrs["tuning"] == est.tuning
+
+
+def test_half_the_chains_start_from_a_hot_spread_and_their_gap_is_in_sigma(
+    regular, monkeypatch
+):
+    """The first HOT_BLOCKS blocks sample β/HOT_FACTOR from w*; then the first half
+    of the chains go back to w* and the second half keep their spread, and the
+    error budget's bracket is half the groups' excess gap, inside σ_total."""
+    block, seen = _exact_llc._block, []
+
+    def spy(key, smp, posterior, start, *args, **kwargs):
+        flat = jax.vmap(lambda w: jax.flatten_util.ravel_pytree(w)[0])(start)
+        seen.append((float(posterior.beta), np.asarray(flat)))
+        return block(key, smp, posterior, start, *args, **kwargs)
+
+    monkeypatch.setattr(_exact_llc, "_block", spy)
+    post = regular.posterior
+    est = estimate_llc(jax.random.key(2), post, gamma_check=(), progress=False)
+    beta, hot = float(post.beta), _exact_llc.HOT_BLOCKS
+    assert [b for b, _ in seen[:hot]] == pytest.approx(
+        [beta / _exact_llc.HOT_FACTOR] * hot
+    )
+    assert all(b == pytest.approx(beta) for b, _ in seen[hot:])
+    w_star = np.asarray(jax.flatten_util.ravel_pytree(post.center)[0])
+    first = seen[hot][1]  # the first block at β starts half at w*, half spread out
+    np.testing.assert_array_equal(first[:4], np.broadcast_to(w_star, first[:4].shape))
+    assert np.all(np.linalg.norm(first[4:] - w_star, axis=1) > 0)
+    b = est.error_budget
+    assert b.total == pytest.approx(np.sqrt(b.mcse**2 + b.drift**2 + b.bracket**2))
+    kept = est.losses[:, est.burn_in :]
+    gap = est.result.nbeta * (kept[4:].mean() - kept[:4].mean())
+    assert b.bracket <= abs(gap) / 2 + 1e-12  # the excess over its MC error only
+    assert "the first 200 at β/16, after which 4 of the 8 chains" in est.tuning
+    assert "bracket" in repr(est)
 
 
 def test_one_compiled_sampler_for_warmup_production_and_gamma_checks(monkeypatch):

@@ -50,9 +50,18 @@ def _assert_same(a, b):
     assert a.tuning == b.tuning
 
 
-# killed inside the warm-up before the preconditioner is set (its positions are
-# kept), in production, and in the γ check that follows the run
-@pytest.mark.parametrize("blocks", [2, _exact_llc.WARM_BLOCKS + 2, None])
+# killed right after the hot start (half the chains just went back to w*), inside
+# the warm-up before the preconditioner is set (its positions are kept), in
+# production, and in the γ check that follows the run
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        _exact_llc.HOT_BLOCKS,
+        _exact_llc.HOT_BLOCKS + 2,
+        _exact_llc.WARM_BLOCKS + 2,
+        None,
+    ],
+)
 def test_a_killed_run_resumes_to_the_uninterrupted_numbers(
     regular, uninterrupted, tmp_path, monkeypatch, blocks
 ):
