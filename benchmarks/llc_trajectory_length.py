@@ -16,6 +16,9 @@ on an idle machine. Rows are written atomically to
 ``benchmarks/results/llc_trajectory_length.json`` after every run, and a rerun
 continues where the last one stopped.
 
+Rows without ``burn_in`` (written before 2026-12-05) counted the warm-up twice in
+``steps`` (it was ``num_steps + burn_in``, and ``num_steps`` already includes it).
+
 Models: two of ``studies/llc_at_scale``'s DLNs (its model keys and seed keys) and the
 ``[10, 10, 10, 10]`` rank-3 DLN of ``benchmarks/llc_calibration.py`` (its seed 0).
 
@@ -90,7 +93,8 @@ def run(posterior, key, scale: float, num_steps: int | None = None) -> dict:
     return {
         "llc": est.result.llc,
         "llc_sigma": est.result.llc_sigma,
-        "steps": est.num_steps + est.burn_in,
+        "steps": est.num_steps,  # warm-up included
+        "burn_in": est.burn_in,
         "wall_seconds": wall,
     }
 
