@@ -93,7 +93,9 @@ TARGET_ACCEPTANCE = 0.9
 # the first step tried, in units of the narrowest width 1/sqrt(max curvature at w*):
 # the tuned steps of the study's DLNs (113 to 82,500 parameters) were 1.4-5.8 of it
 # (0.5·sqrt(d) of it before, 16-36× too large at 10⁴-10⁵ parameters, which cost
-# warm-up blocks of near-zero acceptance)
+# warm-up blocks of near-zero acceptance). Too small for some: on the [60, 50, 50, 60]
+# DLN and the digits MLP the search, doubling once per block, ended at acceptance 1.00
+# (ε 0.0245 where METHOD 6 tuned 0.056), so those runs take more steps than needed
 EPS_GUESS = 2.5
 HOT_BLOCKS = 2  # first warm-up blocks, at β / HOT_FACTOR (module docstring)
 HOT_FACTOR = 16.0
