@@ -471,8 +471,9 @@ def estimate_llc(
         on 30 seeds of the [10, 10, 10, 10] rank-3 DLN the z-scores have mean −0.15
         and sd 0.78 (all chains from w*: −0.89 and 0.87). The bracket makes σ_total
         honest more than it removes the rise: on the depth-6 10⁴ DLN of
-        ``studies/llc_at_scale`` λ̂ reads 539.8 ± 2.0 against 543.2 at twice the
-        run length.
+        ``studies/llc_at_scale`` λ̂ reads 539.8 ± 2.0 against 542.8 at twice the
+        run length (1.5 σ_total; with every chain at w*, 540.2 ± 0.9 against 543.2,
+        3.5 σ_total).
         Also the choices made, the trace and, for SGLD,
         ``end_configurational_temperature``: ``T_conf`` (and its SE) measured on a
         short continuation of the finished chains. A ``RuntimeWarning`` says when it
