@@ -233,18 +233,24 @@ def error_budget(
             bias_sd = abs(raw) * float(np.hypot(excess, t_se / 2))
     half = arr.shape[1] // 2
     a, b = arr[:, :half], arr[:, half:]
-    delta = b.mean() - a.mean()
-    s = float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
-    drift = result.nbeta * float(np.sqrt(max(delta**2 - s**2, 0.0))) / 2
-    bracket = _bracket(arr, dispersed, result.nbeta)
+    drift = result.nbeta * _half_excess_gap(a, b)
+    bracket = result.nbeta * _bracket(arr, dispersed)
     total = float(np.sqrt(result.llc_mcse**2 + bias_sd**2 + drift**2 + bracket**2))
     return ErrorBudget(
         result.llc_mcse, float(bias), float(bias_sd), drift, total, bracket
     )
 
 
-def _bracket(arr: np.ndarray, dispersed, nbeta: float) -> float:
-    """``σ_bracket`` of :func:`error_budget` (0 without two non-empty groups)."""
+def _half_excess_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """``sqrt(max(0, Δ² − s²))/2`` for ``Δ`` the difference of the mean L_n of two
+    (chain, draw) traces and ``s`` its Monte-Carlo standard error."""
+    delta = b.mean() - a.mean()
+    s = float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
+    return float(np.sqrt(max(delta**2 - s**2, 0.0))) / 2
+
+
+def _bracket(arr: np.ndarray, dispersed) -> float:
+    """``σ_bracket / nβ`` of :func:`error_budget` (0 without two non-empty groups)."""
     if dispersed is None:
         return 0.0
     mask = np.asarray(dispersed)
@@ -255,10 +261,7 @@ def _bracket(arr: np.ndarray, dispersed, nbeta: float) -> float:
         )
     if mask.all() or not mask.any():
         return 0.0
-    a, b = arr[mask], arr[~mask]
-    delta = a.mean() - b.mean()
-    s = float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
-    return nbeta * float(np.sqrt(max(delta**2 - s**2, 0.0))) / 2
+    return _half_excess_gap(arr[~mask], arr[mask])
 
 
 def with_error_budget(result: LLCResult, budget: ErrorBudget) -> LLCResult:
