@@ -53,6 +53,17 @@ def llc_summary(est) -> str:
     lines.append(
         f"  chains   λ̂ per chain: {_fmt_chains(r.llc_per_chain)}  (sd {r.llc_std:.3g})"
     )
+    hot = getattr(est, "dispersed", None)
+    if hot is not None and hot.any() and not hot.all():
+        from ..estimators.llc import group_convergence
+
+        per = np.asarray(r.llc_per_chain)
+        rhat = group_convergence(est.losses[:, est.burn_in :], hot)[0]
+        lines.append(
+            f"  starts   {int((~hot).sum())} chains at w*: λ̂ {per[~hot].mean():.4g}; "
+            f"{int(hot.sum())} hot-started: {per[hot].mean():.4g}  (R-hat within "
+            f"each group {rhat:.3f}; half their gap is the bracket)"
+        )
     if est.end_configurational_temperature is not None:
         t, se = est.end_configurational_temperature
         lines.append(

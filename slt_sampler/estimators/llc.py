@@ -249,19 +249,57 @@ def _half_excess_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(max(delta**2 - s**2, 0.0))) / 2
 
 
-def _bracket(arr: np.ndarray, dispersed) -> float:
-    """``σ_bracket / nβ`` of :func:`error_budget` (0 without two non-empty groups)."""
-    if dispersed is None:
-        return 0.0
+def _group_mask(arr: np.ndarray, dispersed) -> np.ndarray:
     mask = np.asarray(dispersed)
     if mask.dtype != bool or mask.shape != (arr.shape[0],):
         raise ValueError(
             f"dispersed must be a boolean array with one entry per chain "
             f"({arr.shape[0]}), got {mask!r}: mark the chains started away from w*."
         )
+    return mask
+
+
+def _bracket(arr: np.ndarray, dispersed) -> float:
+    """``σ_bracket / nβ`` of :func:`error_budget` (0 without two non-empty groups)."""
+    if dispersed is None:
+        return 0.0
+    mask = _group_mask(arr, dispersed)
     if mask.all() or not mask.any():
         return 0.0
     return _half_excess_gap(arr[~mask], arr[mask])
+
+
+def group_convergence(losses, dispersed=None) -> tuple[float, float]:
+    """Split-R-hat and bulk ESS of an L_n trace judged within each group of chains
+    (those ``dispersed`` and the rest): the larger R-hat and the summed ESS; over all
+    chains when ``dispersed`` is ``None`` or a group has fewer than two chains (R-hat
+    ``nan`` for one chain, as in :func:`llc`).
+
+    Chains started at w* and chains started from a wider spread approach λ̂ from
+    either side; the gap between the groups is the ``bracket`` of
+    :func:`error_budget`, so a run need not wait for the groups to meet to know
+    that each has mixed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> trace = rng.normal(size=(4, 500)) + np.array([[0.0], [0.0], [2.0], [2.0]])
+    >>> rhat, ess = group_convergence(trace, np.array([False, False, True, True]))
+    >>> bool(rhat < 1.02), bool(group_convergence(trace)[0] > 1.2)
+    (True, True)
+    """
+    arr = np.asarray(losses, dtype=np.float64)
+    mask = None if dispersed is None else _group_mask(arr, dispersed)
+    if mask is None or min(mask.sum(), (~mask).sum()) < 2:
+        # all chains (as llc() does: no R-hat of one chain) when a group has < 2
+        rhat = float(_mcse.rhat(arr)) if arr.shape[0] >= 2 else float("nan")
+        return rhat, float(_mcse.ess_bulk(arr))
+    groups = (arr[~mask], arr[mask])
+    return (
+        max(float(_mcse.rhat(g)) for g in groups),
+        sum(float(_mcse.ess_bulk(g)) for g in groups),
+    )
 
 
 def with_error_budget(result: LLCResult, budget: ErrorBudget) -> LLCResult:

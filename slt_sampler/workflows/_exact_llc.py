@@ -60,9 +60,22 @@ often; a chain that rejects stays where it is, so those regions are under-sample
 756.9-761.8; after the halving it stayed at 0.97-0.99 and λ̂ read 760.4-768.1 (mean
 763). With a restart only below a mean of 0.5 the default run stopped after 400 of
 those early steps at 760.1 ± 0.8, 2.6 below a rerun of twice its length.
+The other way, a block whose mean acceptance is at least ``MAX_ACCEPTANCE`` (and no
+chain below ``MIN_GROW_CHAIN_ACCEPTANCE``) grows ε towards the target
+(:func:`step_too_small`), at most ``MAX_GROWS`` times and never past the geometric
+mean with a step that restarted smaller; production restarts the same way. The
+warm-up's search meets the hot-started chains while they cool from β/16 (their
+acceptance is near 0 at the step that suits the others), so it can end far below
+the step production needs: on the 10,000-parameter [50, 50, 50, 50, 50] DLN it
+ended at ε = 0.0055 with acceptance 0.996, where production settled at 0.0155
+(hot-started chains 0.95-0.97, the others 0.998).
 
-Blocks continue the chains until split-R-hat < 1.02, the bulk ESS is at least 200
-(below ~100 the MCSE itself is unreliable) and the total error
+Blocks continue the chains until split-R-hat < 1.02 and the bulk ESS is at least 200
+(below ~100 the MCSE itself is unreliable), both judged within each group of starts
+(:func:`~slt_sampler.estimators.llc.group_convergence`: the larger R-hat, the summed
+ESS; the gap between the groups is the bracket term, and waiting for the groups to
+meet held the 10⁴-parameter DLNs for thousands of steps at R-hat 1.2-1.5), and the
+total error
 ``sqrt(MCSE² + drift² + bracket²)``
 (:func:`~slt_sampler.estimators.llc.error_budget`) is at most ``target_rel_error`` of
 |λ̂| (the drift term grows when the two halves of the trace disagree, so a drifting
@@ -81,7 +94,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..estimators.llc import error_budget, llc
+from ..estimators.llc import error_budget, group_convergence, llc
 from ..samplers.calibrate import max_curvature
 from ..samplers.mams import MAMS
 from ..samplers.run import _progress, broadcast_chains, sample
@@ -108,6 +121,11 @@ MIN_ACCEPTANCE = 0.8  # a production block below this mean acceptance halves ε 
 MIN_CHAIN_ACCEPTANCE = 0.5  # so does one whose least accepting chain is below this;
 MAX_RESTARTS = 4  # production then restarts (at most this many times)
 RESTART_FACTOR = 0.5  # ε's factor at a restart
+MAX_ACCEPTANCE = 0.97  # a production block at or above this mean acceptance (and no
+MIN_GROW_CHAIN_ACCEPTANCE = 0.9  # chain below this) grows ε (step_too_small),
+MAX_GROWS = 3  # at most this many times and only before any restart; production
+MAX_GROW_FACTOR = 2.0  # then restarts, what ran counting as warm-up; never beyond
+GROW_AT_LEAST = 1.1  # the geometric mean with a step that restarted smaller
 MIN_BLOCKS = 4  # production blocks before the first stopping check
 # average integrator steps per proposal (Halton-varied lengths): INTEGRATION_STEPS up
 # to D_REF parameters, growing as sqrt(d / D_REF) to D_KNEE and as d^GROWTH above, at
@@ -122,7 +140,7 @@ MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
 LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
-METHOD = 7  # raised when the path's algorithm changes (2: trajectories grow with d;
+METHOD = 8  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
 # as d^0.71 above 300 parameters, to at most 128 steps instead of 32; 6: production
@@ -130,7 +148,9 @@ METHOD = 7  # raised when the path's algorithm changes (2: trajectories grow wit
 # below 0.5, instead of only a mean below 0.5; 7: half the chains start from a hot
 # spread, the other half at w*, with 4 warm-up blocks after the 2 hot ones instead
 # of 6, and their disagreement in the total error; the first step 2.5/sqrt(ρ), not
-# 0.5·sqrt(d/ρ))
+# 0.5·sqrt(d/ρ); 8: R-hat and ESS judged within each group of starts, production
+# restarts at a larger step when a block accepts nearly everything, the hot blocks
+# only shrink ε)
 
 
 class ExactRun(NamedTuple):
@@ -300,6 +320,21 @@ def step_too_large(acceptance) -> bool:
     return bool(acc.mean() < MIN_ACCEPTANCE or acc.min() < MIN_CHAIN_ACCEPTANCE)
 
 
+def step_too_small(acceptance) -> float:
+    """The factor by which to grow ε after a production block with these acceptance
+    rates (one per chain), 1.0 to keep it: their mean at least ``MAX_ACCEPTANCE`` and
+    none below ``MIN_GROW_CHAIN_ACCEPTANCE``. The rejection rate of a
+    Metropolis-adjusted integrator grows about as ε² at small ε (its energy error's
+    standard deviation does), so the factor aims at the target rejection rate:
+    ``sqrt((1 − TARGET_ACCEPTANCE) / (1 − mean))``, at most ``MAX_GROW_FACTOR``."""
+    acc = np.asarray(acceptance, dtype=float)
+    mean = float(acc.mean())
+    if mean < MAX_ACCEPTANCE or acc.min() < MIN_GROW_CHAIN_ACCEPTANCE:
+        return 1.0
+    factor = math.sqrt((1 - TARGET_ACCEPTANCE) / max(1 - mean, 1e-12))
+    return float(min(MAX_GROW_FACTOR, max(1.0, factor)))
+
+
 def _mams(eps, imm, dtype) -> MAMS:
     """MAMS at step ``eps`` with diagonal preconditioner ``imm`` (one entry per
     parameter, which also sets the trajectory length)."""
@@ -350,6 +385,8 @@ def run_mams(
         "search": [search.eps, search.lo, search.hi],
         "eps": None,  # production step, once production began
         "restarts": 0,
+        "grows": 0,  # production blocks after which ε grew (step_too_small)
+        "too_large": None,  # the smallest production ε that restarted smaller
         "stuck": 0,
         "status": {"phase": "production"},
         "settled": fixed is not None,
@@ -411,7 +448,12 @@ def run_mams(
             raise_if_nan(res, smp)
         warm.append(res.losses)
         start = res.final_state.position
-        search.update(float(np.mean(res.stats["acceptance_rate"])))
+        accepted = float(np.mean(res.stats["acceptance_rate"]))
+        if b >= HOT_BLOCKS or accepted < TARGET_ACCEPTANCE:
+            # the hot blocks only shrink ε: doubling a good step there ran into the
+            # integrator's stability cliff (acceptance 0.98, then 0.00 at twice the
+            # step on the 10,000-parameter DLN), and the chains spread in neither
+            search.update(accepted)
         if b == HOT_BLOCKS - 1:  # the first half back to w*, a search at β
             start = jax.tree.map(
                 lambda x, c: jnp.where(
@@ -456,11 +498,26 @@ def run_mams(
         start = res.final_state.position
         per_chain = np.mean(res.stats["acceptance_rate"], axis=1)
         too_large = step_too_large(per_chain)
+        grown = s["eps"] * step_too_small(per_chain)
+        if s["too_large"] is not None:  # never past a step that was too large
+            grown = min(grown, math.sqrt(s["eps"] * s["too_large"]))
+        if grown > GROW_AT_LEAST * s["eps"] and s["grows"] < MAX_GROWS:
+            # the warm-up's step was tuned among chains still far from where they
+            # settle (the hot-started ones): a larger step, what ran as warm-up
+            warm += prod + [res.losses]
+            prod, acc = [], []
+            s["eps"] = grown
+            s["grows"] += 1
+            smp = _mams(s["eps"], imm, dtype)
+            s["status"] = {"phase": "production (restarted at a larger ε)"}
+            save()
+            continue
         if too_large and s["restarts"] < MAX_RESTARTS:
             # the chains reached stiffer regions than the warm-up saw: a smaller
             # step, and what ran so far counts as warm-up
             warm += prod + [res.losses]
             prod, acc = [], []
+            s["too_large"] = min(s["eps"], s["too_large"] or math.inf)
             s["eps"] *= RESTART_FACTOR
             s["restarts"] += 1
             smp = _mams(s["eps"], imm, dtype)
@@ -482,7 +539,7 @@ def run_mams(
         save()
     s["finished"] = True
     save()
-    eps, restarts = s["eps"], s["restarts"]
+    eps, restarts, grows = s["eps"], s["restarts"], s["grows"]
     warmup_steps = sum(x.shape[1] for x in warm)
     hot = int(dispersed.sum())
     tuning = (
@@ -493,6 +550,11 @@ def run_mams(
         f"{eps:.3g}, {float(smp.num_integration_steps):.3g} integrator steps per "
         f"proposal on average; production acceptance {np.mean(acc):.2f}"
     )
+    if grows:
+        tuning += (
+            f"; production restarted {grows}× at a larger step (its acceptance was "
+            f"above {MAX_ACCEPTANCE}: the warm-up counts those steps)"
+        )
     if restarts:
         tuning += (
             f"; production restarted {restarts}× at a smaller step (the acceptance "
@@ -519,13 +581,14 @@ def _done(trace, init_loss, n, beta, target, dispersed) -> tuple[bool, dict]:
     progress bar shows of them."""
     result = llc(trace, init_loss, n=n, beta=beta)
     total = error_budget(result, trace, dispersed=dispersed).total
+    rhat, ess = group_convergence(trace, dispersed)
     status = {
         "phase": "production",
         "llc": f"{result.llc:.4g} ± {total / max(abs(result.llc), 1e-30):.1%}",
-        "rhat": f"{result.rhat:.3f}",
-        "ess": f"{result.ess:.0f}",
+        "rhat": f"{rhat:.3f}",
+        "ess": f"{ess:.0f}",
     }
-    if not (result.rhat < RHAT_MAX and result.ess >= MIN_ESS):
+    if not (rhat < RHAT_MAX and ess >= MIN_ESS):
         return False, status
     return bool(total <= target * abs(result.llc)), status
 
@@ -754,4 +817,5 @@ def estimate_exact(
         gamma_sensitivity_mcse=dict(sorted(sens_mcse.items())),
         error_budget=budget,
         tuning=run.tuning,
+        dispersed=run.dispersed,
     )

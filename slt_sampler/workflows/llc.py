@@ -21,6 +21,7 @@ from ..estimators.llc import (
     ErrorBudget,
     LLCResult,
     error_budget,
+    group_convergence,
     llc,
     with_error_budget,
 )
@@ -118,6 +119,7 @@ class LLCEstimate(NamedTuple):
     gamma_sensitivity_mcse: dict | None = None
     error_budget: ErrorBudget | None = None
     tuning: str | None = None
+    dispersed: np.ndarray | None = None  # (chain,) True for hot-started chains
 
     def __repr__(self) -> str:
         from ..diagnostics.summary import llc_summary
@@ -178,6 +180,8 @@ class LLCEstimate(NamedTuple):
             "chain",
             np.asarray(self.result.llc_per_chain_mcse),
         )
+        if self.dispersed is not None:
+            stats["hot_start"] = ("chain", np.asarray(self.dispersed, dtype=np.int8))
         dt["sample_stats"] = stats
         return dt
 
@@ -683,13 +687,16 @@ def finish_result(
     result = llc(kept, init_loss, n=posterior.n, beta=float(posterior.beta))
     budget = error_budget(result, kept, end_temp, dispersed=dispersed)
     result = with_error_budget(result, budget)
-    if np.isfinite(result.rhat) and result.rhat > 1.05:
+    # chains of two starts are judged within each group: their gap is the bracket
+    rhat = result.rhat if dispersed is None else group_convergence(kept, dispersed)[0]
+    if np.isfinite(rhat) and rhat > 1.05:
+        where = "" if dispersed is None else " within a group of starts"
         report.add(
             [
                 Problem(
                     "rhat",
-                    f"R-hat of the L_n trace is {result.rhat:.3f} > 1.05: chains have "
-                    "not converged; increase num_steps or burn_in.",
+                    f"R-hat of the L_n trace{where} is {rhat:.3f} > 1.05: chains "
+                    "have not converged; increase num_steps or burn_in.",
                 )
             ]
         )

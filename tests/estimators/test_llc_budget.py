@@ -5,7 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slt_sampler.estimators.llc import error_budget, llc, with_error_budget
+from slt_sampler.estimators.llc import (
+    error_budget,
+    group_convergence,
+    llc,
+    with_error_budget,
+)
 
 
 def _trace(seed=0, chains=4, draws=4000, drift=0.0):
@@ -77,6 +82,26 @@ def test_groups_of_one_law_get_a_bracket_within_their_monte_carlo_error():
     # the excess over the gap's own error is zero in about half the seeds, small else
     assert 0.2 < np.mean(np.array(brackets) == 0) < 0.8
     assert np.mean(brackets) < 0.6 * mcse
+
+
+def test_groups_started_apart_converge_within_themselves_but_not_pooled():
+    """R-hat over all chains sees the gap between the groups (the bracket's job);
+    within each group the chains agree, and the ESS is the groups' sum."""
+    trace = _trace(chains=8)
+    trace[4:] += 0.008
+    dispersed = np.arange(8) >= 4
+    pooled_rhat, pooled_ess = group_convergence(trace)
+    rhat, ess = group_convergence(trace, dispersed)
+    assert pooled_rhat > 1.5 and rhat < 1.01
+    assert ess == pytest.approx(
+        group_convergence(trace[:4])[1] + group_convergence(trace[4:])[1]
+    )
+    assert ess > 10 * pooled_ess
+    # one drifting chain inside a group is still seen
+    trace[0] += 0.004 * np.linspace(0, 1, trace.shape[1])
+    assert group_convergence(trace, dispersed)[0] > 1.05
+    with pytest.raises(ValueError, match="dispersed must be a boolean array"):
+        group_convergence(trace, [0, 1] * 4)
 
 
 @pytest.mark.parametrize(

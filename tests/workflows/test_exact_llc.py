@@ -200,6 +200,7 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     assert _exact_llc.step_too_large([0.95] * 7 + [0.3])
     assert _exact_llc.step_too_large([0.75] * 8)
     assert not _exact_llc.step_too_large([0.85] * 7 + [0.6])
+    monkeypatch.setattr(_exact_llc, "MAX_GROWS", 0)  # the halving alone
     calls = []
     monkeypatch.setattr(
         _exact_llc, "_block", _first_production_block_with_a_stuck_chain(calls)
@@ -222,6 +223,77 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
     assert any(str(p).startswith("production (restarted") for p in calls)
     assert "production restarted 1×" in run.tuning and run.stuck_blocks == 0
+
+
+def test_the_stop_judges_rhat_within_each_group_of_starts():
+    """Two groups of chains whose means differ (R-hat over all chains far above
+    RHAT_MAX) stop once each group has mixed and the total error, bracket included,
+    meets the target; a target below the bracket does not stop."""
+    rng = np.random.default_rng(0)
+    trace = 1.0 + 0.1 + 0.002 * rng.normal(size=(8, 2000))
+    trace[4:] += 0.004  # λ̂ 2 apart between the groups, at λ̂ ≈ 50 (nβ = 500)
+    dispersed = np.arange(8) >= 4
+    done, status = _exact_llc._done(trace, 1.0, 1000, 0.5, 0.05, dispersed)
+    assert done and float(status["rhat"]) < _exact_llc.RHAT_MAX
+    assert not _exact_llc._done(trace, 1.0, 1000, 0.5, 0.05, None)[0]  # pooled
+    assert not _exact_llc._done(trace, 1.0, 1000, 0.5, 0.01, dispersed)[0]
+
+
+def _production_blocks_accepting_everything(calls, count):
+    """``_exact_llc._block`` whose first ``count`` production blocks report every
+    proposal accepted (a step far below the target acceptance)."""
+    block = _exact_llc._block
+
+    def fake(*args, **kwargs):
+        res = block(*args, **kwargs)
+        calls.append((kwargs.get("phase"), float(args[1].step_size)))
+        production = [c for c in calls if str(c[0]).startswith("production")]
+        if production and len(production) <= count:
+            acc = np.ones_like(np.asarray(res.stats["acceptance_rate"]))
+            res = res._replace(stats={**res.stats, "acceptance_rate": acc})
+        return res
+
+    return fake
+
+
+def test_a_step_accepting_everything_grows_and_production_restarts(
+    regular, monkeypatch
+):
+    """A production block whose acceptance is far above the target (the warm-up tuned
+    ε among chains still cooling from the hot start) grows ε towards the target
+    rejection rate, at most MAX_GROWS times and by at most MAX_GROW_FACTOR, what ran
+    counting as warm-up; a mean near the target or one low chain keeps ε."""
+    assert _exact_llc.step_too_small([0.9] * 8) == 1.0
+    assert _exact_llc.step_too_small([0.96] * 8) == 1.0
+    assert _exact_llc.step_too_small([1.0] * 7 + [0.85]) == 1.0  # one chain low
+    assert _exact_llc.step_too_small([0.975] * 8) == pytest.approx(2.0)
+    assert _exact_llc.step_too_small([0.99] * 8) == _exact_llc.MAX_GROW_FACTOR
+    calls = []
+    monkeypatch.setattr(
+        _exact_llc, "_block", _production_blocks_accepting_everything(calls, 10)
+    )
+    post = regular.posterior
+    run = _exact_llc.run_mams(
+        jax.random.key(5),
+        post,
+        post.center,
+        num_chains=4,
+        num_steps=200,
+        max_steps=200,
+        target_rel_error=0.03,
+        init_loss=float(full_loss(post, post.center)),
+        raise_if_nan=None,
+        progress=_exact_llc._Progress(False),
+    )
+    grows = _exact_llc.MAX_GROWS
+    warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
+    assert run.warmup_steps == warm + grows * _exact_llc.BLOCK
+    assert run.trace.shape[1] == warm + (grows + 2) * _exact_llc.BLOCK
+    prod = [eps for phase, eps in calls if str(phase).startswith("production")]
+    factor = _exact_llc.MAX_GROW_FACTOR
+    assert prod[1:] == pytest.approx([prod[0] * factor**k for k in (1, 2, 3, 3)])
+    assert float(run.sampler.step_size) == pytest.approx(prod[0] * factor**grows)
+    assert f"production restarted {grows}× at a larger step" in run.tuning
 
 
 def test_a_stuck_chain_after_the_last_restart_is_reported(regular, monkeypatch):
