@@ -239,9 +239,10 @@ def test_the_stop_judges_rhat_within_each_group_of_starts():
     assert not _exact_llc._done(trace, 1.0, 1000, 0.5, 0.01, dispersed)[0]
 
 
-def _production_blocks_accepting_everything(calls, count):
-    """``_exact_llc._block`` whose first ``count`` production blocks report every
-    proposal accepted (a step far below the target acceptance)."""
+def _production_blocks_accepting_everything(calls, count, first=1):
+    """``_exact_llc._block`` whose production blocks ``first`` to ``count`` (from 1)
+    report every proposal accepted (a step far below the target acceptance), and
+    those before ``first`` the target acceptance."""
     block = _exact_llc._block
 
     def fake(*args, **kwargs):
@@ -250,6 +251,8 @@ def _production_blocks_accepting_everything(calls, count):
         production = [c for c in calls if str(c[0]).startswith("production")]
         if production and len(production) <= count:
             acc = np.ones_like(np.asarray(res.stats["acceptance_rate"]))
+            if len(production) < first:
+                acc *= _exact_llc.TARGET_ACCEPTANCE
             res = res._replace(stats={**res.stats, "acceptance_rate": acc})
         return res
 
@@ -259,15 +262,19 @@ def _production_blocks_accepting_everything(calls, count):
 def test_a_step_accepting_everything_grows_and_production_restarts(
     regular, monkeypatch
 ):
-    """A production block whose acceptance is far above the target (the warm-up tuned
-    ε among chains still cooling from the hot start) grows ε towards the target
-    rejection rate, at most MAX_GROWS times and by at most MAX_GROW_FACTOR, what ran
-    counting as warm-up; a mean near the target or one low chain keeps ε."""
+    """Until a production block is kept, a block whose acceptance is far above the
+    target (the warm-up tuned ε among chains still cooling from the hot start) grows
+    ε towards the target rejection rate, at most MAX_GROWS times and by at most
+    MAX_GROW_FACTOR, what ran counting as warm-up; a lower mean or one lower chain
+    keeps ε."""
     assert _exact_llc.step_too_small([0.9] * 8) == 1.0
-    assert _exact_llc.step_too_small([0.96] * 8) == 1.0
-    assert _exact_llc.step_too_small([1.0] * 7 + [0.85]) == 1.0  # one chain low
-    assert _exact_llc.step_too_small([0.975] * 8) == pytest.approx(2.0)
-    assert _exact_llc.step_too_small([0.99] * 8) == _exact_llc.MAX_GROW_FACTOR
+    assert _exact_llc.step_too_small([0.98] * 8) == 1.0
+    assert _exact_llc.step_too_small([1.0] * 7 + [0.97]) == 1.0  # one chain lower
+    assert _exact_llc.step_too_small([0.995] * 8) == _exact_llc.MAX_GROW_FACTOR
+    monkeypatch.setattr(_exact_llc, "MAX_ACCEPTANCE", 0.97)
+    monkeypatch.setattr(_exact_llc, "MIN_GROW_CHAIN_ACCEPTANCE", 0.9)
+    assert _exact_llc.step_too_small([0.975] * 8) == pytest.approx(2.0)  # √(.1/.025)
+    assert _exact_llc.step_too_small([0.98] * 8) == pytest.approx(2.0)  # capped
     calls = []
     monkeypatch.setattr(
         _exact_llc, "_block", _production_blocks_accepting_everything(calls, 10)
@@ -294,6 +301,23 @@ def test_a_step_accepting_everything_grows_and_production_restarts(
     assert prod[1:] == pytest.approx([prod[0] * factor**k for k in (1, 2, 3, 3)])
     assert float(run.sampler.step_size) == pytest.approx(prod[0] * factor**grows)
     assert f"production restarted {grows}× at a larger step" in run.tuning
+    # once a production block was kept, ε no longer grows
+    monkeypatch.setattr(
+        _exact_llc, "_block", _production_blocks_accepting_everything([], 10, first=2)
+    )
+    run = _exact_llc.run_mams(
+        jax.random.key(5),
+        post,
+        post.center,
+        num_chains=4,
+        num_steps=300,
+        max_steps=300,
+        target_rel_error=0.03,
+        init_loss=float(full_loss(post, post.center)),
+        raise_if_nan=None,
+        progress=_exact_llc._Progress(False),
+    )
+    assert run.warmup_steps == warm and "larger step" not in run.tuning
 
 
 def test_a_stuck_chain_after_the_last_restart_is_reported(regular, monkeypatch):
