@@ -11,7 +11,7 @@ results.json is replaced atomically, and rows whose model or settings this run d
 produce are kept, so neither an interrupted run, a run of a few models (--models) nor a
 quick run loses finished rows. Quick runs write to out/quick/ by default.
 
-    python studies/rlct_known_models/run.py            # full zoo (about 15-30 min on 2 cores)
+    python studies/rlct_known_models/run.py            # full zoo (about 5 min on 2 cores)
     python studies/rlct_known_models/run.py --quick    # 3 models, < 3 min (CI)
     python studies/rlct_known_models/run.py --models regular_d2 rrr_M5_N5_H4_r0
 """
