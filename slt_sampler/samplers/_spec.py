@@ -30,6 +30,7 @@ class RunSpec(NamedTuple):
     pointwise_chunk: int | None = None  # None: no per-datum accumulators
     ladder: str | None = None  # None, "shared" or "stacked" sampler numbers
     reshape: Callable | None = None  # flat chain axis -> caller's axes (on_chunk)
+    max_devices: int | None = None  # shard chains over at most this many devices
 
 
 def check_leading(name, tree, lead: tuple, what: str) -> None:

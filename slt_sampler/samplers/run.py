@@ -100,8 +100,8 @@ def broadcast_chains(position: PyTree, num_chains: int) -> PyTree:
     )
 
 
-def _chain_sharding(num_chains: int):
-    devices = jax.devices()
+def _chain_sharding(num_chains: int, max_devices: int | None = None):
+    devices = jax.devices()[:max_devices]
     usable = max(d for d in range(1, len(devices) + 1) if num_chains % d == 0)
     mesh = Mesh(np.array(devices[:usable]), ("chain",))
     return NamedSharding(mesh, PartitionSpec("chain"))
@@ -230,6 +230,7 @@ def sample(
     observe: Callable[[PyTree], PyTree] | None = None,
     pointwise: bool = False,
     pointwise_chunk: int | None = None,
+    max_devices: int | None = None,
 ) -> SampleResult:
     """Run ``num_chains`` chains of ``sampler`` for ``num_steps`` steps each.
 
@@ -274,8 +275,14 @@ def sample(
     pointwise_chunk
         Data per block of the per-datum log-likelihood (default 8192); only with
         ``pointwise=True``.
+    max_devices
+        Shard the chains over at most this many of the devices JAX sees (default:
+        all). On CPU, for small models the per-step synchronisation of sharded
+        chains costs more than the parallelism gains.
     """
     _validate.check_key("rng_key", rng_key)
+    if max_devices is not None:
+        max_devices = _validate.check_int("max_devices", max_devices)
     check_sampler_and_posterior(sampler, posterior)
     num_chains = _validate.check_int("num_chains", num_chains)
     check_point(
@@ -301,6 +308,7 @@ def sample(
         pointwise=pointwise,
         pointwise_chunk=pointwise_chunk,
     )
+    spec = spec._replace(max_devices=max_devices)
     return drive(rng_key, sampler, posterior, positions0, spec)
 
 
@@ -317,7 +325,7 @@ def drive(rng_key, sampler, posterior, positions0, spec: RunSpec) -> SampleResul
         chunk_draws = max(1, spec.chunk_steps // thinning)
     chunk_draws = min(chunk_draws, draws_total)
 
-    sharding = _chain_sharding(num_chains)
+    sharding = _chain_sharding(num_chains, spec.max_devices)
     positions0 = jax.device_put(positions0, sharding)
     if spec.ladder is not None:
         posterior = dataclasses.replace(

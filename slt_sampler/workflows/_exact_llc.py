@@ -143,6 +143,10 @@ GROWTH = 0.71
 MAX_INTEGRATION_STEPS = 128.0
 RHAT_MAX = 1.02  # split-R-hat of the L_n trace needed to stop
 MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
+# chains are sharded over several devices only from this many parameters: on 2 CPU
+# devices, default runs of DLNs took 2.2×, 1.4× and 0.9× as long per step sharded as
+# on one device at 113, 300 and 864 parameters, and 0.66× at 1,024
+SHARD_MIN_PARAMS = 1000
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
 LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
@@ -218,6 +222,12 @@ class _Progress:
             self.bar.close()
 
 
+def _max_devices(start) -> int | None:
+    """One device below ``SHARD_MIN_PARAMS`` parameters per chain, else all."""
+    per_chain = sum(int(np.prod(x.shape[1:])) for x in jax.tree.leaves(start))
+    return 1 if per_chain < SHARD_MIN_PARAMS else None
+
+
 def _block(key, smp, posterior, start, num_chains, counters, progress=None, **what):
     t0 = time.perf_counter()
     res = sample(
@@ -231,6 +241,7 @@ def _block(key, smp, posterior, start, num_chains, counters, progress=None, **wh
         keep_positions=True,
         progress=False,
         chains_axis=True,
+        max_devices=_max_devices(start),
     )
     counters[0] += res.compile_seconds
     counters[1] += res.run_seconds

@@ -160,6 +160,10 @@ post, _, _ = regression_posterior(n=100, d=3, gamma=1.0)
 r = sample(jax.random.key(0), SGLD(jnp.asarray(1e-3), 16), post, jnp.zeros(3),
            num_chains=8, num_steps=20, progress=False)
 assert len(r.final_state.position.sharding.device_set) == 4
+one = sample(jax.random.key(0), SGLD(jnp.asarray(1e-3), 16), post, jnp.zeros(3),
+             num_chains=8, num_steps=20, progress=False, max_devices=1)
+assert len(one.final_state.position.sharding.device_set) == 1
+np.testing.assert_allclose(one.losses, r.losses, rtol=1e-5)
 print("OK", r.losses.shape)
 """
 

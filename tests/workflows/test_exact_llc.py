@@ -107,6 +107,13 @@ def test_progress_bar_shows_phase_and_estimate_only_when_asked(capsys, monkeypat
     assert "mams" not in capsys.readouterr().err
 
 
+def test_small_models_run_on_one_device_larger_ones_on_all():
+    small = {"a": jnp.zeros((8, 10, 10)), "b": jnp.zeros((8, 5))}
+    large = {"a": jnp.zeros((8, 40, 25))}
+    assert _exact_llc._max_devices(small) == 1
+    assert _exact_llc._max_devices(large) is None
+
+
 def test_auto_rule():
     dln = zoo.deep_linear(jax.random.key(0), [4, 4, 4], 1, n=500)
     post, w = dln.posterior, dln.w_star
