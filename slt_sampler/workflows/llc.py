@@ -425,8 +425,10 @@ def estimate_llc(
     target_rel_mcse
         Relative Monte-Carlo precision the adaptive SGLD/MALA/NUTS run aims for.
     target_rel_error
-        Relative total error (MCSE and drift; no step-size bias to add) the adaptive
-        MAMS run aims for.
+        Relative total error (MCSE, drift and bracket; no step-size bias to add) the
+        adaptive MAMS run aims for, once split-R-hat < 1.02 and the bulk ESS ≥ 200
+        within each group of starts (half its chains start at w*, half from a short
+        run at β/16).
     gamma_check
         Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
         quarter of the steps, half of them burn-in, continuing from where the main
@@ -449,7 +451,7 @@ def estimate_llc(
         local minimum (checked before sampling, and again from the chains: λ̂ < 0,
         chains below L_n(w*)), a failed or vanishing calibration, an end-of-run
         configurational temperature clearly off 1, an unsettled adaptive run or
-        R-hat > 1.05.
+        R-hat > 1.05 (MAMS: within a group of starts).
     resume_file
         A ``.npz`` path (MAMS only) where the run saves its state after every
         100-step block, atomically: an interrupted run called again with the same

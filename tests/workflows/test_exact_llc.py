@@ -80,6 +80,9 @@ def test_half_the_chains_start_from_a_hot_spread_and_their_gap_is_in_sigma(
     assert b.bracket <= abs(gap) / 2 + 1e-12  # the excess over its MC error only
     assert "the first 200 at β/16, after which 4 of the 8 chains" in est.tuning
     assert "bracket" in repr(est)
+    assert "4 chains at w*" in repr(est) and "4 hot-started" in repr(est)
+    hot = est.to_datatree()["sample_stats"]["hot_start"].values
+    np.testing.assert_array_equal(hot, [0, 0, 0, 0, 1, 1, 1, 1])
 
 
 def test_one_compiled_sampler_for_warmup_production_and_gamma_checks(monkeypatch):
