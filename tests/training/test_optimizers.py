@@ -111,14 +111,20 @@ def test_dln_leapfrog_error_is_second_order_and_euler_drifts():
     post, w0 = _dln_with_weight_decay()
     h = 0.1 / np.sqrt(np.linalg.eigvalsh(loss_hessian(post, w0)).max())
     errs = []
-    for step in (h, h / 2):
-        tr = _energy(leapfrog(step), post=post, w0=w0, every=50)
+    for k, step in enumerate((h, h / 2)):
+        # the same physical times: twice the steps at h/2, recorded half as often
+        tr = _energy(
+            leapfrog(step), post=post, w0=w0, steps=STEPS * 2**k, every=50 * 2**k
+        )
         errs.append(np.abs(tr.hamiltonian - tr.hamiltonian[0]))
     half = len(errs[0]) // 2
     # bounded: the second half of the run is no worse than the first (no drift)
     assert errs[0][half:].max() <= 1.5 * errs[0][:half].max()
-    # second order: halving h divides the energy error by about 4 (measured 4.0)
-    ratio = errs[0].max() / errs[1].max()
+    # second order: halving h divides the energy error by about 4 at each time
+    # (median over the recorded times measured 3.98). The ratio of the maxima over
+    # the records is a noisy proxy: it read 4.0 with one JAX version and 2.93 with
+    # another (jax 0.12), as the records sample the error's fast oscillation
+    ratio = float(np.median(errs[0][1:] / errs[1][1:]))
     assert 3.0 < ratio < 5.0, ratio
     # explicit Euler, even at a 10x smaller step, drifts: H grows by a factor
     # 1 + h²ω² per step and the energy gained moves the run into stiffer regions
