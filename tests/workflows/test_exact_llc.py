@@ -186,6 +186,22 @@ def test_bad_target_rel_error_names_the_argument(regular):
             estimate_llc(jax.random.key(0), regular.posterior, target_rel_error=bad)
 
 
+def _fixed_run(post, num_steps):
+    """``run_mams`` of 4 chains, ``num_steps`` production steps, from w*."""
+    return _exact_llc.run_mams(
+        jax.random.key(5),
+        post,
+        post.center,
+        num_chains=4,
+        num_steps=num_steps,
+        max_steps=num_steps,
+        target_rel_error=0.03,
+        init_loss=float(full_loss(post, post.center)),
+        raise_if_nan=None,
+        progress=_exact_llc._Progress(False),
+    )
+
+
 def _first_production_block_with_a_stuck_chain(calls):
     """``_exact_llc._block`` whose first production block has chain 0 at 0.1."""
     block = _exact_llc._block
@@ -216,18 +232,7 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
         _exact_llc, "_block", _first_production_block_with_a_stuck_chain(calls)
     )
     post = regular.posterior
-    run = _exact_llc.run_mams(
-        jax.random.key(5),
-        post,
-        post.center,
-        num_chains=4,
-        num_steps=200,
-        max_steps=200,
-        target_rel_error=0.03,
-        init_loss=float(full_loss(post, post.center)),
-        raise_if_nan=None,
-        progress=_exact_llc._Progress(False),
-    )
+    run = _fixed_run(post, 200)
     warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
     assert run.warmup_steps == warm + _exact_llc.BLOCK  # the stuck block is warm-up
     assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
@@ -290,18 +295,7 @@ def test_a_step_accepting_everything_grows_and_production_restarts(
         _exact_llc, "_block", _production_blocks_accepting_everything(calls, 10)
     )
     post = regular.posterior
-    run = _exact_llc.run_mams(
-        jax.random.key(5),
-        post,
-        post.center,
-        num_chains=4,
-        num_steps=200,
-        max_steps=200,
-        target_rel_error=0.03,
-        init_loss=float(full_loss(post, post.center)),
-        raise_if_nan=None,
-        progress=_exact_llc._Progress(False),
-    )
+    run = _fixed_run(post, 200)
     grows = _exact_llc.MAX_GROWS
     warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
     assert run.warmup_steps == warm + grows * _exact_llc.BLOCK
@@ -315,18 +309,7 @@ def test_a_step_accepting_everything_grows_and_production_restarts(
     monkeypatch.setattr(
         _exact_llc, "_block", _production_blocks_accepting_everything([], 10, first=2)
     )
-    run = _exact_llc.run_mams(
-        jax.random.key(5),
-        post,
-        post.center,
-        num_chains=4,
-        num_steps=300,
-        max_steps=300,
-        target_rel_error=0.03,
-        init_loss=float(full_loss(post, post.center)),
-        raise_if_nan=None,
-        progress=_exact_llc._Progress(False),
-    )
+    run = _fixed_run(post, 300)
     assert run.warmup_steps == warm and "larger step" not in run.tuning
 
 
