@@ -64,9 +64,9 @@ The other way, until a production block is kept, a block whose mean acceptance i
 least ``MAX_ACCEPTANCE`` (and no chain below ``MIN_GROW_CHAIN_ACCEPTANCE``) grows ε
 towards the target (:func:`step_too_small`), at most ``MAX_GROWS`` times and never
 past the geometric mean with a step that restarted smaller; production restarts the
-same way. The warm-up's search meets the hot-started chains while they cool from β/16 (their
-acceptance is near 0 at the step that suits the others), so it can end far below
-the step production needs: on the 10,000-parameter [50, 50, 50, 50, 50] DLN it
+same way. The warm-up's search meets the hot-started chains while they cool from
+β/16 (their acceptance is near 0 at the step that suits the others), so it can end
+far below the step production needs: on the 10,000-parameter [50, 50, 50, 50, 50] DLN it
 ended at ε = 0.0055 with acceptance 0.996, where production settled at 0.0155
 (hot-started chains 0.95-0.97, the others 0.998). Growth only at the start, and only
 from a step that nearly everything accepts: on the [10, 10, 10, 10] DLN (30 seeds
