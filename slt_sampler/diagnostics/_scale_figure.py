@@ -145,11 +145,11 @@ def plot_llc_vs_run_length(rows, *, path=None) -> Figure:
         )
         answers = _answers(r)
         if answers:
-            t, v, e = (np.array(c, float) for c in zip(*answers))
+            steps, value, sigma = (np.array(c, float) for c in zip(*answers))
             ax.errorbar(
-                t,
-                v / lam,
-                yerr=2 * e / lam,
+                steps,
+                value / lam,
+                yerr=2 * sigma / lam,
                 fmt="o",
                 mfc="none",
                 ms=4,
