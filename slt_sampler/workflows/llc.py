@@ -474,12 +474,15 @@ def estimate_llc(
         thousands of steps while λ̂ rises; MAMS therefore starts half its chains
         from a short run at β/16, which approach λ̂ from above, and reports their
         mean with half the two groups' excess gap in σ_total. Against exact values
-        on 30 seeds of the [10, 10, 10, 10] rank-3 DLN the z-scores have mean −0.15
-        and sd 0.78 (all chains from w*: −0.89 and 0.87). The bracket makes σ_total
+        on 30 seeds of the [10, 10, 10, 10] rank-3 DLN the z-scores have mean −0.25
+        and sd 0.96 (all chains from w*: −0.89 and 0.87). The bracket makes σ_total
         honest more than it removes the rise: on the depth-6 10⁴ DLN of
-        ``studies/llc_at_scale`` λ̂ reads 539.8 ± 2.0 against 542.8 at twice the
-        run length (1.5 σ_total; with every chain at w*, 540.2 ± 0.9 against 543.2,
-        3.5 σ_total).
+        ``studies/llc_at_scale`` λ̂ reads 538.3 ± 8.3 against 540.2 ± 6.8 at twice
+        the run length (with every chain at w*, 540.2 ± 0.9 against 543.2, 3.5
+        σ_total). σ_total does not count a relaxation slower than the run: on that
+        study's depth-6, rank-1 DLN of 864 parameters eight default runs (2,000 to
+        13,100 steps) read 48.5 to 49.3, 1.2 to 2.3 σ_total below a fixed run of
+        52,300 steps (``num_steps``), 50.39 ± 0.15.
         Also the choices made, the trace and, for SGLD,
         ``end_configurational_temperature``: ``T_conf`` (and its SE) measured on a
         short continuation of the finished chains. A ``RuntimeWarning`` says when it
