@@ -35,7 +35,23 @@ Over 30 seeds of the [10, 10, 10, 10] DLN against 20,000-step runs
 (benchmarks/llc_calibration.py) the z-scores have mean −0.15 and sd 0.78, against
 −0.89 and 0.87 with every chain at w*.
 
-**Warm-up** (discarded, ``WARM_BLOCKS`` blocks in all, the hot ones included): ε is
+**Cool-down** (after the hot blocks, before the step search): at β, the hot-started
+chains are far above β's typical set and its gradients there are about
+``HOT_FACTOR`` times those they saw at β/``HOT_FACTOR``, so a step that suits the
+others freezes them. On the 8,100-parameter [50, 45, 40, 45, 50] DLN they rejected
+every proposal at ε from 0.0132 to 0.106 (L_n constant for five blocks) while the
+chains from w* accepted 0.99 at 0.0264; they moved only at 0.0066. A search that
+met them there ended at a step 4-20× below what production could use (on the
+87,100-parameter depth-5 DLN at 0.0031, where production accepted 0.977 and could
+not grow its step, against 0.011-0.065 before the hot start). So cool-down blocks at
+β run every chain at the hot step / ``COOL_FACTOR`` (halved after a block in which
+the hot-started chains accept less than ``COOL_MIN_ACCEPTANCE``) until the
+hot-started chains' λ̂ stops falling (:func:`_cooled`), at most
+``MAX_COOL_BLOCKS``; the step search then starts afresh. On that 8,100-parameter DLN
+they cooled in two blocks (their λ̂ from 14 times its value to 4% above it), and the
+search and production ran at 0.0132-0.0187.
+
+**Warm-up** (discarded, ``WARM_BLOCKS`` blocks besides the cool-down): ε is
 found by bisection in log ε on the acceptance rate, towards 0.9 (:class:`_StepSearch`;
 acceptance falls off a cliff near the integrator's stability limit, so a smooth model
 of it overshoots). The first block after the hot ones, measured half at w* (flatter
@@ -64,11 +80,9 @@ The other way, until a production block is kept, a block whose mean acceptance i
 least ``MAX_ACCEPTANCE`` (and no chain below ``MIN_GROW_CHAIN_ACCEPTANCE``) grows ε
 towards the target (:func:`step_too_small`), at most ``MAX_GROWS`` times and never
 past the geometric mean with a step that restarted smaller; production restarts the
-same way. The warm-up's search meets the hot-started chains while they cool from
-β/16 (their acceptance is near 0 at the step that suits the others), so it can end
-far below the step production needs: on the 10,000-parameter [50, 50, 50, 50, 50] DLN it
-ended at ε = 0.0055 with acceptance 0.996, where production settled at 0.0155
-(hot-started chains 0.95-0.97, the others 0.998). Growth only at the start, and only
+same way (the search's last bracket can be a step too small: a doubling that only
+the chains from w* accept ends it below the step production can use). Growth only
+at the start, and only
 from a step that nearly everything accepts: on the [10, 10, 10, 10] DLN (30 seeds
 against 20,000-step runs) growing from a mean of 0.97 whenever it came gave z-scores
 of sd 1.34 (1.20 at the start only; 1.01 without growth), as runs grew into steps
@@ -118,10 +132,18 @@ EPS_GUESS = 2.5
 HOT_BLOCKS = 2  # first warm-up blocks, at β / HOT_FACTOR (module docstring)
 HOT_FACTOR = 16.0
 HOT_EPS_GUESS = 10.0  # the hot blocks' first step, in units of 1/sqrt(ρ) like EPS_GUESS
+# then cool-down blocks at β (module docstring) at the hot step / COOL_FACTOR, halved
+# while the hot-started chains accept less than COOL_MIN_ACCEPTANCE, until their λ̂
+# falls by at most COOL_TOL of itself (plus noise) over a block (_cooled; at most
+# MAX_COOL_BLOCKS blocks)
+COOL_FACTOR = 8.0
+COOL_MIN_ACCEPTANCE = 0.5
+COOL_TOL = 0.1
+MAX_COOL_BLOCKS = 4
 # after the hot blocks (counted from the first block after them):
 STEP_BLOCKS = 1  # ε-only blocks before the preconditioner is measured
 PRECONDITION_AFTER = 3  # blocks whose positions set the preconditioner (the last 2)
-WARM_BLOCKS = 6  # warm-up blocks in all, the hot ones included
+WARM_BLOCKS = 6  # warm-up blocks in all, the hot ones included (not the cool-down)
 MIN_ACCEPTANCE = 0.8  # a production block below this mean acceptance halves ε and
 MIN_CHAIN_ACCEPTANCE = 0.5  # so does one whose least accepting chain is below this;
 MAX_RESTARTS = 4  # production then restarts (at most this many times)
@@ -149,7 +171,7 @@ SHARD_MIN_PARAMS = 1000
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
 LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
-METHOD = 8  # raised when the path's algorithm changes (2: trajectories grow with d;
+METHOD = 9  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
 # as d^0.71 above 300 parameters, to at most 128 steps instead of 32; 6: production
@@ -159,7 +181,8 @@ METHOD = 8  # raised when the path's algorithm changes (2: trajectories grow wit
 # of 6, and their disagreement in the total error; the first step 2.5/sqrt(ρ), not
 # 0.5·sqrt(d/ρ); 8: R-hat and ESS judged within each group of starts, production
 # restarts at a larger step when a block accepts nearly everything, the hot blocks
-# only shrink ε)
+# only shrink ε; 9: the hot-started chains cool down at β at a small step before
+# the step search)
 
 
 class ExactRun(NamedTuple):
@@ -175,6 +198,7 @@ class ExactRun(NamedTuple):
     tuning: str
     stuck_blocks: int = 0  # production blocks of too low acceptance after the restarts
     dispersed: np.ndarray | None = None  # (chain,) True for the hot-started chains
+    cool_blocks: int = 0  # warm-up blocks in which the hot-started chains cooled
 
 
 def _num_params(w) -> int:
@@ -289,6 +313,39 @@ class _StepSearch:
         return self.lo if self.lo is not None else self.eps
 
 
+def _hot_acceptance(res, dispersed) -> float:
+    """The mean acceptance rate of the ``dispersed`` chains over a block."""
+    return float(np.mean(np.asarray(res.stats["acceptance_rate"])[dispersed]))
+
+
+def _cooled(res, dispersed, n_beta, init_loss) -> bool:
+    """Whether the hot-started (``dispersed``) chains have cooled down: they accept
+    at least ``COOL_MIN_ACCEPTANCE``, and their λ̂ (``nβ(L_n − L_n(w*))``, averaged
+    over the k of them) fell from the block's first half to its second by at most
+    ``COOL_TOL`` of its second-half value plus ``2·sqrt(λ̂/k)``, a noise floor: at
+    equilibrium the standard deviation of nβ L_n is about sqrt(λ) (exactly so on a
+    regular model, where nβ(L_n − L_n(w*)) is nearly Gamma(λ, 1)), so over a block's
+    half the mean of k chains is uncertain by less than sqrt(λ/k). Started at
+    β/``HOT_FACTOR``, the chains begin at about ``HOT_FACTOR`` times the λ̂ of β."""
+    if _hot_acceptance(res, dispersed) < COOL_MIN_ACCEPTANCE:
+        return False
+    losses = n_beta * (np.asarray(res.losses, dtype=float)[dispersed] - init_loss)
+    first, second = losses[:, : BLOCK // 2], losses[:, BLOCK // 2 :]
+    fall = float(np.mean(first) - np.mean(second))
+    lam = abs(float(np.mean(second)))
+    return fall <= COOL_TOL * lam + 2.0 * math.sqrt(lam / len(losses))
+
+
+def _cool_note(blocks: int, eps: float | None) -> str:
+    """The tuning text of the cool-down (nothing without one)."""
+    if not blocks:
+        return ""
+    return (
+        f" and the others cooled down at β over {blocks * BLOCK} steps (ε ending at "
+        f"{eps:.3g})"
+    )
+
+
 def _integration_steps(d: int) -> float:
     """Average integrator steps per proposal for ``d`` parameters:
     ``INTEGRATION_STEPS · sqrt(d / D_REF)`` up to ``D_KNEE`` parameters, growing as
@@ -397,7 +454,10 @@ def run_mams(
     # everything a continued run needs (the state saved after every block)
     s = {
         "blocks": 0,  # blocks run (the key of the next one is fold_in(k_run, blocks))
-        "warm_blocks": 0,  # warm-up blocks done
+        "warm_blocks": 0,  # warm-up blocks done (the cool-down's included)
+        "cooling": False,  # whether the hot-started chains are cooling down
+        "cool_eps": None,  # the cool-down's step
+        "cool_blocks": 0,  # cool-down blocks done
         "search": [search.eps, search.lo, search.hi],
         "eps": None,  # production step, once production began
         "restarts": 0,
@@ -448,23 +508,41 @@ def run_mams(
         return jax.random.fold_in(k_run, s["blocks"] - 1)
 
     spread = jnp.asarray(dispersed)
-    for b in range(s["warm_blocks"], WARM_BLOCKS):
-        smp = _mams(search.eps, imm, dtype)
+    n_beta = float(posterior.n) * float(posterior.beta)
+    while s["warm_blocks"] < WARM_BLOCKS + s["cool_blocks"]:
+        b = s["warm_blocks"]
+        cooling = s["cooling"]
+        eps = s["cool_eps"] if cooling else search.eps
+        smp = _mams(eps, imm, dtype)
+        if b < HOT_BLOCKS:
+            phase = "warm-up (hot start)"
+        else:
+            phase = "warm-up (cool-down)" if cooling else "warm-up"
         res = _block(
             next_key(),
             smp,
-            posterior if b >= HOT_BLOCKS else hot,
+            hot if b < HOT_BLOCKS else posterior,
             start,
             num_chains,
             counters,
             progress,
-            phase="warm-up" if b >= HOT_BLOCKS else "warm-up (hot start)",
-            eps=f"{search.eps:.3g}",
+            phase=phase,
+            eps=f"{eps:.3g}",
         )
         if not _finite(res):
             raise_if_nan(res, smp)
         warm.append(res.losses)
         start = res.final_state.position
+        s["warm_blocks"] = b + 1
+        if cooling:
+            s["cool_blocks"] += 1
+            s["cooling"] = not _cooled(res, dispersed, n_beta, init_loss)
+            if s["cool_blocks"] >= MAX_COOL_BLOCKS:
+                s["cooling"] = False
+            elif _hot_acceptance(res, dispersed) < COOL_MIN_ACCEPTANCE:
+                s["cool_eps"] *= 0.5
+            save()
+            continue
         accepted = float(np.mean(res.stats["acceptance_rate"]))
         if b >= HOT_BLOCKS or accepted < TARGET_ACCEPTANCE:
             # the hot blocks only shrink ε: doubling a good step there ran into the
@@ -479,8 +557,12 @@ def run_mams(
                 start,
                 broadcast_chains(w_star, num_chains),
             )
+            if dispersed.any():  # the hot-started chains cool down first
+                s["cooling"], s["cool_eps"] = True, search.best / COOL_FACTOR
             search = _StepSearch(eps0)
-        c = b - HOT_BLOCKS  # blocks since the hot ones
+            save()
+            continue
+        c = b - HOT_BLOCKS - s["cool_blocks"]  # search blocks since the hot ones
         if c == 0:  # measured half at w*, which is flatter than the typical set
             search.forget()
         if STEP_BLOCKS <= c < PRECONDITION_AFTER:
@@ -492,7 +574,6 @@ def run_mams(
             imm = (var / jnp.mean(var)).astype(dtype)  # ε keeps its scale on average
             search.restart()
             kept = []
-        s["warm_blocks"] = b + 1
         save()
     if s["eps"] is None:
         s["eps"] = search.best
@@ -567,7 +648,8 @@ def run_mams(
     tuning = (
         f"MAMS warmed up over {warmup_steps} steps (the first {HOT_BLOCKS * BLOCK} at "
         f"β/{HOT_FACTOR:g}, after which {num_chains - hot} of the {num_chains} chains "
-        f"went back to w*; ε adapted to acceptance "
+        f"went back to w*{_cool_note(s['cool_blocks'], s['cool_eps'])}; ε adapted "
+        f"to acceptance "
         f"{TARGET_ACCEPTANCE}, diagonal preconditioner from the chains): ε = "
         f"{eps:.3g}, {float(smp.num_integration_steps):.3g} integrator steps per "
         f"proposal on average; production acceptance {np.mean(acc):.2f}"
@@ -593,6 +675,7 @@ def run_mams(
         tuning,
         s["stuck"],
         dispersed,
+        s["cool_blocks"],
     )
 
 

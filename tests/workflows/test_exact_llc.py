@@ -3,6 +3,7 @@ closed-form accuracy within the reported total error, one compiled sampler per m
 shape, the auto rule, and what the result reports."""
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.flatten_util
@@ -83,6 +84,92 @@ def test_half_the_chains_start_from_a_hot_spread_and_their_gap_is_in_sigma(
     assert "4 chains at w*" in repr(est) and "4 hot-started" in repr(est)
     hot = est.to_datatree()["sample_stats"]["hot_start"].values
     np.testing.assert_array_equal(hot, [0, 0, 0, 0, 1, 1, 1, 1])
+
+
+class _Block(NamedTuple):
+    losses: np.ndarray
+    stats: dict
+
+
+def _cooling_block(fall, lam, acceptance=1.0, chains=4):
+    """A block of ``chains`` hot-started chains whose λ̂ falls linearly by ``fall``
+    (first half against second half, in nβ L_n units) to ``lam`` (n β = 1, L_n(w*)
+    = 0), with noise-free losses."""
+    steps = _exact_llc.BLOCK
+    ramp = lam + 2.0 * fall * (1.0 - np.arange(steps) / (steps - 1)) - fall / 2.0
+    ramp -= ramp[steps // 2 :].mean() - lam  # the second half's mean is lam
+    losses = np.tile(ramp, (chains, 1))
+    acc = np.full((chains, steps), acceptance)
+    return _Block(losses, {"acceptance_rate": acc})
+
+
+def test_the_hot_chains_have_cooled_when_their_lambda_stops_falling():
+    """Cooled: they accept at least COOL_MIN_ACCEPTANCE and λ̂ fell over the block by
+    at most COOL_TOL of itself plus the noise floor 2·sqrt(λ̂/k)."""
+    hot = np.ones(4, bool)
+    floor = 2.0 * np.sqrt(800.0 / 4)  # λ̂ 800 on 4 chains: 28.3
+    tol = _exact_llc.COOL_TOL * 800.0 + floor
+    cooled = _exact_llc._cooled
+    assert cooled(_cooling_block(0.0, 800.0), hot, 1.0, 0.0)
+    assert cooled(_cooling_block(0.95 * tol, 800.0), hot, 1.0, 0.0)
+    assert not cooled(_cooling_block(1.05 * tol, 800.0), hot, 1.0, 0.0)
+    assert not cooled(_cooling_block(1743.0, 800.0), hot, 1.0, 0.0)  # measured
+    low = _exact_llc.COOL_MIN_ACCEPTANCE - 0.01
+    assert not cooled(_cooling_block(0.0, 800.0, acceptance=low), hot, 1.0, 0.0)
+    # the same fall is large against a small λ̂, small against a large one
+    assert not cooled(_cooling_block(150.0, 100.0), hot, 1.0, 0.0)
+    assert cooled(_cooling_block(150.0, 2000.0), hot, 1.0, 0.0)
+    # judged in units of nβ(L_n − L_n(w*))
+    for block in (_cooling_block(150.0, 100.0), _cooling_block(150.0, 2000.0)):
+        scaled = block._replace(losses=block.losses / 10 + 5.0)
+        assert cooled(scaled, hot, 10.0, 5.0) == cooled(block, hot, 1.0, 0.0)
+    # only the hot-started chains count
+    mixed = _cooling_block(1743.0, 800.0, chains=8)
+    mixed.losses[4:] = 800.0
+    assert cooled(mixed, np.arange(8) >= 4, 1.0, 0.0)
+    assert not cooled(mixed, np.arange(8) < 4, 1.0, 0.0)
+
+
+def test_the_hot_chains_cool_down_at_a_small_step_before_the_step_search(
+    regular, monkeypatch
+):
+    """After the hot blocks, cool-down blocks at β run at the hot step over
+    COOL_FACTOR, halved after a block in which the hot-started chains accept less
+    than COOL_MIN_ACCEPTANCE, at most MAX_COOL_BLOCKS; the step search then starts
+    afresh from EPS_GUESS / sqrt(ρ) with every chain."""
+    block, calls = _exact_llc._block, []
+
+    def spy(key, smp, posterior, start, num_chains, *args, **kwargs):
+        res = block(key, smp, posterior, start, num_chains, *args, **kwargs)
+        calls.append((kwargs["phase"], float(smp.step_size), float(posterior.beta)))
+        cooling = [c for c in calls if "cool-down" in c[0]]
+        if "cool-down" in kwargs["phase"] and len(cooling) <= 2:  # hot ones stuck
+            acc = np.asarray(res.stats["acceptance_rate"]).copy()
+            acc[num_chains // 2 :] = 0.0
+            res = res._replace(stats={**res.stats, "acceptance_rate": acc})
+        return res
+
+    monkeypatch.setattr(_exact_llc, "_block", spy)
+    run = _fixed_run(regular.posterior, 200)
+    hot = _exact_llc.HOT_BLOCKS
+    phases = [c[0] for c in calls]
+    assert phases[:hot] == ["warm-up (hot start)"] * hot
+    cool = [c for c in calls if c[0] == "warm-up (cool-down)"]
+    assert phases[hot : hot + len(cool)] == ["warm-up (cool-down)"] * len(cool)
+    assert 3 <= len(cool) == run.cool_blocks <= _exact_llc.MAX_COOL_BLOCKS
+    assert all(beta == float(regular.posterior.beta) for _, _, beta in cool)
+    eps_hot = calls[hot - 1][1]  # the hot blocks only shrink ε: at most their last
+    steps = [eps for _, eps, _ in cool]
+    assert steps[0] <= eps_hot / _exact_llc.COOL_FACTOR + 1e-9
+    assert steps[1:3] == pytest.approx([steps[0] / 2, steps[0] / 4])  # the stuck two
+    k_h = jax.random.split(jax.random.key(5))[0]  # run_mams's key for ρ
+    post = regular.posterior
+    rho = abs(_exact_llc.max_curvature(k_h, post, post.center))
+    first_search = calls[hot + len(cool)]
+    assert first_search[0] == "warm-up"
+    assert first_search[1] == pytest.approx(_exact_llc.EPS_GUESS / np.sqrt(rho), 1e-5)
+    assert run.warmup_steps >= (_exact_llc.WARM_BLOCKS + len(cool)) * _exact_llc.BLOCK
+    assert f"cooled down at β over {len(cool) * _exact_llc.BLOCK} steps" in run.tuning
 
 
 def test_one_compiled_sampler_for_warmup_production_and_gamma_checks(monkeypatch):
@@ -233,7 +320,7 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     )
     post = regular.posterior
     run = _fixed_run(post, 200)
-    warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
+    warm = (_exact_llc.WARM_BLOCKS + run.cool_blocks) * _exact_llc.BLOCK
     assert run.warmup_steps == warm + _exact_llc.BLOCK  # the stuck block is warm-up
     assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
     assert any(str(p).startswith("production (restarted") for p in calls)
@@ -297,7 +384,7 @@ def test_a_step_accepting_everything_grows_and_production_restarts(
     post = regular.posterior
     run = _fixed_run(post, 200)
     grows = _exact_llc.MAX_GROWS
-    warm = _exact_llc.WARM_BLOCKS * _exact_llc.BLOCK
+    warm = (_exact_llc.WARM_BLOCKS + run.cool_blocks) * _exact_llc.BLOCK
     assert run.warmup_steps == warm + grows * _exact_llc.BLOCK
     assert run.trace.shape[1] == warm + (grows + 2) * _exact_llc.BLOCK
     prod = [eps for phase, eps in calls if str(phase).startswith("production")]

@@ -50,14 +50,15 @@ def _assert_same(a, b):
     assert a.tuning == b.tuning
 
 
-# killed right after the hot start (half the chains just went back to w*), inside
-# the warm-up before the preconditioner is set (its positions are kept), in
-# production, and in the γ check that follows the run
+# killed right after the hot start (half the chains just went back to w*), after
+# the first cool-down block, inside the warm-up before the preconditioner is set
+# (its positions are kept), in production, and in the γ check that follows the run
 @pytest.mark.parametrize(
     "blocks",
     [
         _exact_llc.HOT_BLOCKS,
-        _exact_llc.HOT_BLOCKS + 2,
+        _exact_llc.HOT_BLOCKS + 1,
+        _exact_llc.HOT_BLOCKS + 3,
         _exact_llc.WARM_BLOCKS + 2,
         None,
     ],
@@ -115,8 +116,8 @@ def test_a_restart_at_a_smaller_step_survives_the_interruption(
     monkeypatch.setattr(_exact_llc, "_block", stuck_first_production)
     ref = _run(regular.posterior, num_steps=300, gamma_check=())
     path = tmp_path / "run.npz"
+    cut = seen.index("production") + 1  # the stuck block ran, then the kill
     seen.clear()
-    cut = _exact_llc.WARM_BLOCKS + 1  # the stuck block ran, then the kill
 
     def killed(*args, **kwargs):
         if len(seen) >= cut:
