@@ -32,8 +32,9 @@ regions that made runs from w* restart (below). In probes, all eight chains
 hot-started read +0.5σ to +0.7σ high, and a hotter start (β/64) or a larger hot step
 made the 1,024-parameter runs 3-4.6× longer (R-hat waits for the groups to meet).
 Over 30 seeds of the [10, 10, 10, 10] DLN against 20,000-step runs
-(benchmarks/llc_calibration.py) the z-scores have mean −0.15 and sd 0.78, against
-−0.89 and 0.87 with every chain at w*.
+(benchmarks/llc_calibration.py) the z-scores have mean −0.03 and sd 0.75 with the
+cool-down below (−0.25 and 0.96 without), against −0.89 and 0.87 with every chain at
+w*.
 
 **Cool-down** (after the hot blocks, before the step search): at β, the hot-started
 chains are far above β's typical set and its gradients there are about
@@ -54,8 +55,11 @@ search and production ran at 0.0132-0.0187.
 **Warm-up** (discarded, ``WARM_BLOCKS`` blocks besides the cool-down): ε is
 found by bisection in log ε on the acceptance rate, towards 0.9 (:class:`_StepSearch`;
 acceptance falls off a cliff near the integrator's stability limit, so a smooth model
-of it overshoots). The first block after the hot ones, measured half at w* (flatter
-than where the chains go), only starts the search. The positions of the next blocks
+of it overshoots). The first search block, measured half near w* (flatter than where
+the chains go), counts only if its step was rejected (a step too large near w* is
+too large further out; one accepted there may not be: forgetting the rejected step
+too made the search on the 10,000-parameter [50]*5 DLN try it again, and production
+grow into it, three blocks lost). The positions of the next blocks
 set a diagonal preconditioner (their variance), after which the search restarts from
 the last good step. Trajectories are
 ``INTEGRATION_STEPS`` integrator steps long on average up to ``D_REF`` parameters and
@@ -299,9 +303,10 @@ class _StepSearch:
         else:
             self.eps = math.sqrt(self.lo * self.hi)
 
-    def forget(self) -> None:
-        """Drop the bracket, keep the current step (the chains moved on)."""
-        self.lo = self.hi = None
+    def forget_good(self) -> None:
+        """Drop the good end of the bracket, keep the rest (a step accepted where
+        the chains were flatter than where they go)."""
+        self.lo = None
 
     def restart(self) -> None:
         """A new metric: keep the last good step as the start, forget the bracket."""
@@ -563,8 +568,8 @@ def run_mams(
             save()
             continue
         c = b - HOT_BLOCKS - s["cool_blocks"]  # search blocks since the hot ones
-        if c == 0:  # measured half at w*, which is flatter than the typical set
-            search.forget()
+        if c == 0:  # measured half near w*, which is flatter than the typical set:
+            search.forget_good()  # a step rejected there is still too large
         if STEP_BLOCKS <= c < PRECONDITION_AFTER:
             kept.append(jax.vmap(jax.vmap(lambda w: ravel_pytree(w)[0]))(res.positions))
         if c == PRECONDITION_AFTER - 1:
