@@ -309,9 +309,11 @@ class _StepSearch:
         self.lo = None
 
     def restart(self) -> None:
-        """A new metric: keep the last good step as the start, forget the bracket."""
-        self.eps = self.lo if self.lo is not None else self.eps
-        self.lo = self.hi = None
+        """A new metric (normalised to keep ε's scale): keep a bracket and its
+        midpoint; with only a good step, try it again rather than its double."""
+        if self.hi is None:
+            self.eps = self.lo if self.lo is not None else self.eps
+            self.lo = None
 
     @property
     def best(self) -> float:
@@ -326,16 +328,18 @@ def _hot_acceptance(res, dispersed) -> float:
 def _cooled(res, dispersed, n_beta, init_loss) -> bool:
     """Whether the hot-started (``dispersed``) chains have cooled down: they accept
     at least ``COOL_MIN_ACCEPTANCE``, and their λ̂ (``nβ(L_n − L_n(w*))``, averaged
-    over the k of them) fell from the block's first half to its second by at most
-    ``COOL_TOL`` of its second-half value plus ``2·sqrt(λ̂/k)``, a noise floor: at
+    over the k of them) fell from the block's third quarter to its last by at most
+    ``COOL_TOL`` of its last-quarter value plus ``2·sqrt(λ̂/k)``, a noise floor: at
     equilibrium the standard deviation of nβ L_n is about sqrt(λ) (exactly so on a
-    regular model, where nβ(L_n − L_n(w*)) is nearly Gamma(λ, 1)), so over a block's
-    half the mean of k chains is uncertain by less than sqrt(λ/k). Started at
-    β/``HOT_FACTOR``, the chains begin at about ``HOT_FACTOR`` times the λ̂ of β."""
+    regular model, where nβ(L_n − L_n(w*)) is nearly Gamma(λ, 1)), so the mean of k
+    chains over any stretch is uncertain by at most sqrt(λ/k). Started at
+    β/``HOT_FACTOR``, the chains begin at about ``HOT_FACTOR`` times the λ̂ of β; the
+    first half of the block is left to that fall (small models cool within it)."""
     if _hot_acceptance(res, dispersed) < COOL_MIN_ACCEPTANCE:
         return False
     losses = n_beta * (np.asarray(res.losses, dtype=float)[dispersed] - init_loss)
-    first, second = losses[:, : BLOCK // 2], losses[:, BLOCK // 2 :]
+    q = BLOCK // 4
+    first, second = losses[:, 2 * q : 3 * q], losses[:, 3 * q :]
     fall = float(np.mean(first) - np.mean(second))
     lam = abs(float(np.mean(second)))
     return fall <= COOL_TOL * lam + 2.0 * math.sqrt(lam / len(losses))
@@ -514,7 +518,9 @@ def run_mams(
 
     spread = jnp.asarray(dispersed)
     n_beta = float(posterior.n) * float(posterior.beta)
-    while s["warm_blocks"] < WARM_BLOCKS + s["cool_blocks"]:
+    # a cool-down takes the place of the first search block (c = 0 below), whose
+    # chains from w* it has already moved on
+    while s["warm_blocks"] < WARM_BLOCKS + max(0, s["cool_blocks"] - 1):
         b = s["warm_blocks"]
         cooling = s["cooling"]
         eps = s["cool_eps"] if cooling else search.eps
@@ -567,7 +573,7 @@ def run_mams(
             search = _StepSearch(eps0)
             save()
             continue
-        c = b - HOT_BLOCKS - s["cool_blocks"]  # search blocks since the hot ones
+        c = b - HOT_BLOCKS - max(0, s["cool_blocks"] - 1)  # search blocks since
         if c == 0:  # measured half near w*, which is flatter than the typical set:
             search.forget_good()  # a step rejected there is still too large
         if STEP_BLOCKS <= c < PRECONDITION_AFTER:

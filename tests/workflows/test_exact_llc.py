@@ -92,20 +92,25 @@ class _Block(NamedTuple):
 
 
 def _cooling_block(fall, lam, acceptance=1.0, chains=4):
-    """A block of ``chains`` hot-started chains whose λ̂ falls linearly by ``fall``
-    (first half against second half, in nβ L_n units) to ``lam`` (n β = 1, L_n(w*)
-    = 0), with noise-free losses."""
-    steps = _exact_llc.BLOCK
-    ramp = lam + 2.0 * fall * (1.0 - np.arange(steps) / (steps - 1)) - fall / 2.0
-    ramp -= ramp[steps // 2 :].mean() - lam  # the second half's mean is lam
-    losses = np.tile(ramp, (chains, 1))
-    acc = np.full((chains, steps), acceptance)
-    return _Block(losses, {"acceptance_rate": acc})
+    """A block of ``chains`` hot-started chains (nβ = 1, L_n(w*) = 0) whose λ̂ is
+    ``lam`` over the last quarter, ``lam + fall`` over the third and far higher over
+    the first half (which the test leaves to the fast fall)."""
+    q = _exact_llc.BLOCK // 4
+    trace = np.concatenate(
+        [
+            np.full(2 * q, lam + 100.0 * (fall + lam)),
+            np.full(q, lam + fall),
+            np.full(q, lam),
+        ]
+    )
+    acc = np.full((chains, 4 * q), acceptance)
+    return _Block(np.tile(trace, (chains, 1)), {"acceptance_rate": acc})
 
 
 def test_the_hot_chains_have_cooled_when_their_lambda_stops_falling():
-    """Cooled: they accept at least COOL_MIN_ACCEPTANCE and λ̂ fell over the block by
-    at most COOL_TOL of itself plus the noise floor 2·sqrt(λ̂/k)."""
+    """Cooled: they accept at least COOL_MIN_ACCEPTANCE and λ̂ fell from the block's
+    third quarter to its last by at most COOL_TOL of itself plus the noise floor
+    2·sqrt(λ̂/k), however far it fell in the first half."""
     hot = np.ones(4, bool)
     floor = 2.0 * np.sqrt(800.0 / 4)  # λ̂ 800 on 4 chains: 28.3
     tol = _exact_llc.COOL_TOL * 800.0 + floor
@@ -136,7 +141,8 @@ def test_the_hot_chains_cool_down_at_a_small_step_before_the_step_search(
     """After the hot blocks, cool-down blocks at β run at the hot step over
     COOL_FACTOR, halved after a block in which the hot-started chains accept less
     than COOL_MIN_ACCEPTANCE, at most MAX_COOL_BLOCKS; the step search then starts
-    afresh from EPS_GUESS / sqrt(ρ) with every chain."""
+    afresh from EPS_GUESS / sqrt(ρ) with every chain, the cool-down in place of its
+    first block."""
     block, calls = _exact_llc._block, []
 
     def spy(key, smp, posterior, start, num_chains, *args, **kwargs):
@@ -168,7 +174,10 @@ def test_the_hot_chains_cool_down_at_a_small_step_before_the_step_search(
     first_search = calls[hot + len(cool)]
     assert first_search[0] == "warm-up"
     assert first_search[1] == pytest.approx(_exact_llc.EPS_GUESS / np.sqrt(rho), 1e-5)
-    assert run.warmup_steps >= (_exact_llc.WARM_BLOCKS + len(cool)) * _exact_llc.BLOCK
+    # the cool-down takes the place of the first search block
+    assert (
+        run.warmup_steps == (_exact_llc.WARM_BLOCKS + len(cool) - 1) * _exact_llc.BLOCK
+    )
     assert f"cooled down at β over {len(cool) * _exact_llc.BLOCK} steps" in run.tuning
 
 
@@ -273,6 +282,12 @@ def test_bad_target_rel_error_names_the_argument(regular):
             estimate_llc(jax.random.key(0), regular.posterior, target_rel_error=bad)
 
 
+def _warm_steps(run) -> int:
+    """The warm-up's steps without production restarts (a cool-down takes the place
+    of the first search block)."""
+    return (_exact_llc.WARM_BLOCKS + max(0, run.cool_blocks - 1)) * _exact_llc.BLOCK
+
+
 def _fixed_run(post, num_steps):
     """``run_mams`` of 4 chains, ``num_steps`` production steps, from w*."""
     return _exact_llc.run_mams(
@@ -320,7 +335,7 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     )
     post = regular.posterior
     run = _fixed_run(post, 200)
-    warm = (_exact_llc.WARM_BLOCKS + run.cool_blocks) * _exact_llc.BLOCK
+    warm = _warm_steps(run)
     assert run.warmup_steps == warm + _exact_llc.BLOCK  # the stuck block is warm-up
     assert run.trace.shape[1] == warm + 3 * _exact_llc.BLOCK
     assert any(str(p).startswith("production (restarted") for p in calls)
@@ -384,7 +399,7 @@ def test_a_step_accepting_everything_grows_and_production_restarts(
     post = regular.posterior
     run = _fixed_run(post, 200)
     grows = _exact_llc.MAX_GROWS
-    warm = (_exact_llc.WARM_BLOCKS + run.cool_blocks) * _exact_llc.BLOCK
+    warm = _warm_steps(run)
     assert run.warmup_steps == warm + grows * _exact_llc.BLOCK
     assert run.trace.shape[1] == warm + (grows + 2) * _exact_llc.BLOCK
     prod = [eps for phase, eps in calls if str(phase).startswith("production")]
