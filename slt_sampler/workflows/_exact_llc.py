@@ -32,9 +32,10 @@ regions that made runs from w* restart (below). In probes, all eight chains
 hot-started read +0.5σ to +0.7σ high, and a hotter start (β/64) or a larger hot step
 made the 1,024-parameter runs 3-4.6× longer (R-hat waits for the groups to meet).
 Over 30 seeds of the [10, 10, 10, 10] DLN against 20,000-step runs
-(benchmarks/llc_calibration.py) the z-scores have mean −0.03 and sd 0.75 with the
-cool-down below (−0.25 and 0.96 without), against −0.89 and 0.87 with every chain at
-w*.
+(benchmarks/llc_calibration.py) the z-scores have mean −0.59 and sd 1.10 with the
+cool-down below (−0.25 and 0.96 without it, METHOD 8; −0.03 and 0.75 with it and a
+search one block longer, whose extra block made the median answer 1.5× slower),
+against −0.89 and 0.87 with every chain at w*.
 
 **Cool-down** (after the hot blocks, before the step search): at β, the hot-started
 chains are far above β's typical set and its gradients there are about
@@ -48,20 +49,22 @@ not grow its step, against 0.011-0.065 before the hot start). So cool-down block
 β run every chain at the hot step / ``COOL_FACTOR`` (halved after a block in which
 the hot-started chains accept less than ``COOL_MIN_ACCEPTANCE``) until the
 hot-started chains' λ̂ stops falling (:func:`_cooled`), at most
-``MAX_COOL_BLOCKS``; the step search then starts afresh. On that 8,100-parameter DLN
-they cooled in two blocks (their λ̂ from 14 times its value to 4% above it), and the
-search and production ran at 0.0132-0.0187.
+``MAX_COOL_BLOCKS``; the step search then starts afresh from ``EPS_GUESS``. On that
+8,100-parameter DLN they cooled in two blocks (their λ̂ from 14 times its value to
+4% above it), and the search and production ran at 0.0132-0.0187; on the
+10,000-parameter [50]*5 DLN in one, and both ran at 0.0155.
 
-**Warm-up** (discarded, ``WARM_BLOCKS`` blocks besides the cool-down): ε is
-found by bisection in log ε on the acceptance rate, towards 0.9 (:class:`_StepSearch`;
-acceptance falls off a cliff near the integrator's stability limit, so a smooth model
-of it overshoots). The first search block, measured half near w* (flatter than where
-the chains go), counts only if its step was rejected (a step too large near w* is
-too large further out; one accepted there may not be: forgetting the rejected step
-too made the search on the 10,000-parameter [50]*5 DLN try it again, and production
-grow into it, three blocks lost). The positions of the next blocks
-set a diagonal preconditioner (their variance), after which the search restarts from
-the last good step. Trajectories are
+**Warm-up** (discarded, ``WARM_BLOCKS`` blocks, the hot ones and one cool-down block
+included): ε is found by bisection in log ε on the acceptance rate, towards 0.9
+(:class:`_StepSearch`; acceptance falls off a cliff near the integrator's stability
+limit, so a smooth model of it overshoots). The first search block follows the
+cool-down, whose chains from w* have left w*; without a cool-down (one chain) it is
+measured near w*, flatter than where the chains go, and counts only if its step was
+rejected (a step too large near w* is too large further out). The positions of the
+next blocks set a diagonal preconditioner (their variance, normalised to keep ε's
+scale); the search keeps its bracket across it (forgetting it made the search on the
+[50]*5 DLN re-test a smaller step and production grow into a rejected one, three
+blocks lost), or re-tests its last good step. Trajectories are
 ``INTEGRATION_STEPS`` integrator steps long on average up to ``D_REF`` parameters and
 grow as √d above, faster above ``D_KNEE``, to at most ``MAX_INTEGRATION_STEPS``
 (:func:`_integration_steps`:
@@ -147,7 +150,8 @@ MAX_COOL_BLOCKS = 4
 # after the hot blocks (counted from the first block after them):
 STEP_BLOCKS = 1  # ε-only blocks before the preconditioner is measured
 PRECONDITION_AFTER = 3  # blocks whose positions set the preconditioner (the last 2)
-WARM_BLOCKS = 6  # warm-up blocks in all, the hot ones included (not the cool-down)
+WARM_BLOCKS = 6  # warm-up blocks: the hot ones, one cool-down block or the first
+# search block (no cool-down with one chain), and the rest of the search
 MIN_ACCEPTANCE = 0.8  # a production block below this mean acceptance halves ε and
 MIN_CHAIN_ACCEPTANCE = 0.5  # so does one whose least accepting chain is below this;
 MAX_RESTARTS = 4  # production then restarts (at most this many times)
@@ -573,7 +577,8 @@ def run_mams(
             search = _StepSearch(eps0)
             save()
             continue
-        c = b - HOT_BLOCKS - max(0, s["cool_blocks"] - 1)  # search blocks since
+        # search blocks since the hot ones, a cool-down counting as the first (c = 0)
+        c = b - HOT_BLOCKS - max(0, s["cool_blocks"] - 1)
         if c == 0:  # measured half near w*, which is flatter than the typical set:
             search.forget_good()  # a step rejected there is still too large
         if STEP_BLOCKS <= c < PRECONDITION_AFTER:

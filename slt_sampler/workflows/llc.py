@@ -474,8 +474,8 @@ def estimate_llc(
         thousands of steps while λ̂ rises; MAMS therefore starts half its chains
         from a short run at β/16, which approach λ̂ from above, and reports their
         mean with half the two groups' excess gap in σ_total. Against exact values
-        on 30 seeds of the [10, 10, 10, 10] rank-3 DLN the z-scores have mean −0.03
-        and sd 0.75 (all chains from w*: −0.89 and 0.87). The bracket makes σ_total
+        on 30 seeds of the [10, 10, 10, 10] rank-3 DLN the z-scores have mean −0.59
+        and sd 1.10 (all chains from w*: −0.89 and 0.87). The bracket makes σ_total
         honest more than it removes the rise: on the depth-6 10⁴ DLN of
         ``studies/llc_at_scale`` λ̂ reads 538.3 ± 8.3 against 540.2 ± 6.8 at twice
         the run length (with every chain at w*, 540.2 ± 0.9 against 543.2, 3.5
