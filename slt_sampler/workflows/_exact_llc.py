@@ -87,9 +87,8 @@ The other way, until a production block is kept, a block whose mean acceptance i
 least ``MAX_ACCEPTANCE`` (and no chain below ``MIN_GROW_CHAIN_ACCEPTANCE``) grows ε
 towards the target (:func:`step_too_small`), at most ``MAX_GROWS`` times and never
 past the geometric mean with a step that restarted smaller; production restarts the
-same way (the search's last bracket can be a step too small: a doubling that only
-the chains from w* accept ends it below the step production can use). Growth only
-at the start, and only
+same way (the search can end below the step production can use). Growth only at
+the start, and only
 from a step that nearly everything accepts: on the [10, 10, 10, 10] DLN (30 seeds
 against 20,000-step runs) growing from a mean of 0.97 whenever it came gave z-scores
 of sd 1.34 (1.20 at the start only; 1.01 without growth), as runs grew into steps

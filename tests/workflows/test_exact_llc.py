@@ -86,6 +86,28 @@ def test_half_the_chains_start_from_a_hot_spread_and_their_gap_is_in_sigma(
     np.testing.assert_array_equal(hot, [0, 0, 0, 0, 1, 1, 1, 1])
 
 
+def test_the_step_search_keeps_a_rejected_step_and_its_bracket():
+    """A step rejected near w* stays an upper bound (only an accepted one is
+    forgotten), and a new preconditioner keeps a bracket and tries its midpoint;
+    with only a good step it tries that step again."""
+    search = _exact_llc._StepSearch(0.02)
+    search.update(0.5)  # rejected: halved, 0.02 the upper end
+    search.forget_good()
+    assert (search.lo, search.hi, search.eps) == (None, 0.02, 0.01)
+    search.update(0.99)  # accepted: the midpoint next
+    assert search.eps == pytest.approx(np.sqrt(0.01 * 0.02))
+    search.restart()
+    assert (search.lo, search.hi) == (0.01, 0.02)
+    assert search.eps == pytest.approx(np.sqrt(0.01 * 0.02))
+    good = _exact_llc._StepSearch(0.02)
+    good.update(0.99)  # accepted: doubled, no upper end
+    good.forget_good()
+    assert (good.lo, good.hi, good.eps) == (None, None, 0.04)
+    good.update(0.95)
+    good.restart()  # a new metric: the good step again, not its double
+    assert (good.lo, good.hi, good.eps) == (None, None, 0.04)
+
+
 class _Block(NamedTuple):
     losses: np.ndarray
     stats: dict
