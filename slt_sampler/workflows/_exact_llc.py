@@ -52,7 +52,11 @@ hot-started chains' λ̂ stops falling (:func:`_cooled`), at most
 ``MAX_COOL_BLOCKS``; the step search then starts afresh from ``EPS_GUESS``. On that
 8,100-parameter DLN they cooled in two blocks (their λ̂ from 14 times its value to
 4% above it), and the search and production ran at 0.0132-0.0187; on the
-10,000-parameter [50]*5 DLN in one, and both ran at 0.0155.
+10,000-parameter [50]*5 DLN in one, and both ran at 0.0155. Not yet on the
+87,100-parameter DLN: in two blocks (the second at 0.0031) the hot-started chains'
+λ̂ fell from 82,000 to 6,800 and then by only ~1% per quarter block, so they were
+judged cooled about 15% above where they settle (~5,900); the search's first step
+(0.0248) froze them again (λ̂ constant at 6,659), and the search ended at 0.0031.
 
 **Warm-up** (discarded, ``WARM_BLOCKS`` blocks, the hot ones and one cool-down block
 included): ε is found by bisection in log ε on the acceptance rate, towards 0.9
