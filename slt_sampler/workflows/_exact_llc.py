@@ -352,6 +352,12 @@ def _cooled(res, dispersed, n_beta, init_loss) -> bool:
     return fall <= COOL_TOL * lam + 2.0 * math.sqrt(lam / len(losses))
 
 
+def _cool_extra(cool_blocks: int) -> int:
+    """Warm-up blocks a cool-down of ``cool_blocks`` blocks adds: its first takes the
+    place of the first search block."""
+    return max(0, cool_blocks - 1)
+
+
 def _cool_note(blocks: int, eps: float | None) -> str:
     """The tuning text of the cool-down (nothing without one)."""
     if not blocks:
@@ -527,7 +533,7 @@ def run_mams(
     n_beta = float(posterior.n) * float(posterior.beta)
     # a cool-down takes the place of the first search block (c = 0 below), whose
     # chains from w* it has already moved on
-    while s["warm_blocks"] < WARM_BLOCKS + max(0, s["cool_blocks"] - 1):
+    while s["warm_blocks"] < WARM_BLOCKS + _cool_extra(s["cool_blocks"]):
         b = s["warm_blocks"]
         cooling = s["cooling"]
         eps = s["cool_eps"] if cooling else search.eps
@@ -581,7 +587,7 @@ def run_mams(
             save()
             continue
         # search blocks since the hot ones, a cool-down counting as the first (c = 0)
-        c = b - HOT_BLOCKS - max(0, s["cool_blocks"] - 1)
+        c = b - HOT_BLOCKS - _cool_extra(s["cool_blocks"])
         if c == 0:  # measured half near w*, which is flatter than the typical set:
             search.forget_good()  # a step rejected there is still too large
         if STEP_BLOCKS <= c < PRECONDITION_AFTER:
