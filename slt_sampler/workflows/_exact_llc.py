@@ -57,11 +57,13 @@ hot-started chains' λ̂ stops falling (:func:`_cooled`), at most
 λ̂ fell from 82,000 to 6,800 and then by only ~1% per quarter block, so they were
 judged cooled; the search's first step (0.0248) froze them again (λ̂ constant at
 6,659), and in the block after the preconditioner the chains from w* accepted
-0.56-0.73 of 0.0062, so the search ended at 0.0031. Continued by hand, the
-hot-started chains stayed at λ̂ ≈ 6,000-6,100 for 2,000 steps; one of them needed
-ε ≤ 0.0124 while the chains from w* accepted 0.99 at 0.0248 and rose faster there
-(5,300 to 5,930, still rising): one step for all chains is held down by the
-stiffest, and the groups meet slowly at that size.
+0.56-0.73 of 0.0062, so the search ended at 0.0031, a quarter of the step the
+chains keep near equilibrium (about 0.0124, the least accepting chain near 0.5).
+Continued by hand, the hot-started chains stayed at λ̂ ≈ 6,000-6,100 for 2,500
+steps, while the chains from w* rose from 5,300 to about 5,950 over 2,000 steps at
+0.0124-0.0248 (faster at the larger step until they too reached stiffer regions);
+the groups then stayed about 1.3% apart (no chain crossed), which the bracket
+covers.
 
 **Warm-up** (discarded, ``WARM_BLOCKS`` blocks, the hot ones and one cool-down block
 included): ε is found by bisection in log ε on the acceptance rate, towards 0.9
