@@ -32,8 +32,9 @@ regions that made runs from w* restart (below). In probes, all eight chains
 hot-started read +0.5σ to +0.7σ high, and a hotter start (β/64) or a larger hot step
 made the 1,024-parameter runs 3-4.6× longer (R-hat waits for the groups to meet).
 Over 30 seeds of the [10, 10, 10, 10] DLN against 20,000-step runs
-(benchmarks/llc_calibration.py) the z-scores have mean −0.59 and sd 1.10 with the
-cool-down below (−0.25 and 0.96 without it, METHOD 8; −0.03 and 0.75 with it and a
+(benchmarks/llc_calibration.py) the z-scores have mean −0.56 and sd 1.06 with the
+cool-down below (−0.59 and 1.10 before the search's fallback below, METHOD 9; −0.25
+and 0.96 without the cool-down, METHOD 8; −0.03 and 0.75 with it and a
 search one block longer, whose extra block made the median answer 1.5× slower),
 against −0.89 and 0.87 with every chain at w*.
 
@@ -75,7 +76,19 @@ rejected (a step too large near w* is too large further out). The positions of t
 next blocks set a diagonal preconditioner (their variance, normalised to keep ε's
 scale); the search keeps its bracket across it (forgetting it made the search on the
 [50]*5 DLN re-test a smaller step and production grow into a rejected one, three
-blocks lost), or re-tests its last good step. Trajectories are
+blocks lost), or re-tests its last good step. The search ends at the largest step
+that met the target; if none did, at its last tested step when production would keep
+that one (:func:`step_too_large` false: mean acceptance at least ``MIN_ACCEPTANCE``,
+no chain below ``MIN_CHAIN_ACCEPTANCE``), else at half of it, untested. On the
+87,100-parameter depth-5 DLN no search block met the target (0.0248, then 0.0124 at
+a mean near 0.86, then 0.0062 after the preconditioner at about 0.8, the chains from
+w* at 0.56-0.73 in that one block), and the untested half, 0.0031, was accepted
+0.977 by production, too high to fail and too low to grow (``MAX_ACCEPTANCE``),
+while the chains keep about 0.0124 near equilibrium. On the small models of
+benchmarks/llc_calibration.py (30 seeds each) the fallback ended the search on 8
+regular and 1 DLN seed, at the step production used to grow back to (the same final
+step; z-scores −0.29 and 1.03 on the regular model, −0.31 and 0.94 before).
+Trajectories are
 ``INTEGRATION_STEPS`` integrator steps long on average up to ``D_REF`` parameters and
 grow as √d above, faster above ``D_KNEE``, to at most ``MAX_INTEGRATION_STEPS``
 (:func:`_integration_steps`:
@@ -189,7 +202,7 @@ SHARD_MIN_PARAMS = 1000
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
 LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
-METHOD = 9  # raised when the path's algorithm changes (2: trajectories grow with d;
+METHOD = 10  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
 # as d^0.71 above 300 parameters, to at most 128 steps instead of 32; 6: production
@@ -200,7 +213,8 @@ METHOD = 9  # raised when the path's algorithm changes (2: trajectories grow wit
 # 0.5·sqrt(d/ρ); 8: R-hat and ESS judged within each group of starts, production
 # restarts at a larger step when a block accepts nearly everything, the hot blocks
 # only shrink ε; 9: the hot-started chains cool down at β at a small step before
-# the step search)
+# the step search; 10: a search whose tested steps all missed the target ends at the
+# last one if production would keep it, not at its untested half)
 
 
 class ExactRun(NamedTuple):
@@ -494,6 +508,9 @@ def run_mams(
         "too_large": None,  # the smallest production ε that restarted smaller
         "kept": False,  # whether a production block was kept (ε then only shrinks)
         "stuck": 0,
+        "kept_step": None,  # [ε, mean acceptance] of the last search block, if
+        # production would have kept that step (step_too_large false)
+        "ended_below_target": None,  # that acceptance, if the search ended there
         "status": {"phase": "production"},
         "settled": fixed is not None,
         "finished": False,
@@ -580,6 +597,9 @@ def run_mams(
             # integrator's stability cliff (acceptance 0.98, then 0.00 at twice the
             # step on the 10,000-parameter DLN), and the chains spread in neither
             search.update(accepted)
+        if b >= HOT_BLOCKS:  # a step production would keep (the search's fallback)
+            per_chain = np.mean(res.stats["acceptance_rate"], axis=1)
+            s["kept_step"] = None if step_too_large(per_chain) else [eps, accepted]
         if b == HOT_BLOCKS - 1:  # the first half back to w*, a search at β
             start = jax.tree.map(
                 lambda x, c: jnp.where(
@@ -609,6 +629,10 @@ def run_mams(
         save()
     if s["eps"] is None:
         s["eps"] = search.best
+        if search.lo is None and s["kept_step"] is not None:
+            # no tested step met the target (since the last reset), but the last
+            # one passes production's test: end there, not at an untested half
+            s["eps"], s["ended_below_target"] = s["kept_step"][0], s["kept_step"][1]
     smp = _mams(s["eps"], imm, dtype)
     beta = float(posterior.beta)
     while not s["finished"] and len(prod) < budget:
@@ -686,6 +710,12 @@ def run_mams(
         f"{eps:.3g}, {float(smp.num_integration_steps):.3g} integrator steps per "
         f"proposal on average; production acceptance {np.mean(acc):.2f}"
     )
+    if s["ended_below_target"] is not None:
+        tuning += (
+            f"; the step search ended at the last step it tested (acceptance "
+            f"{s['ended_below_target']:.2f}: below {TARGET_ACCEPTANCE}, above "
+            f"production's floor {MIN_ACCEPTANCE})"
+        )
     if grows:
         tuning += (
             f"; production restarted {grows}× at a larger step (its acceptance was "

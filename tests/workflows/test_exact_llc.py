@@ -364,6 +364,47 @@ def test_a_chain_stuck_at_a_too_large_step_restarts_production_smaller(
     assert "production restarted 1×" in run.tuning and run.stuck_blocks == 0
 
 
+def _search_blocks_at(calls, acceptance):
+    """``_exact_llc._block`` whose search blocks at β (phase "warm-up") report the
+    given per-chain ``acceptance`` (a list, one per chain, every step)."""
+    block = _exact_llc._block
+
+    def fake(*args, **kwargs):
+        res = block(*args, **kwargs)
+        calls.append((kwargs.get("phase"), float(args[1].step_size)))
+        if kwargs.get("phase") == "warm-up":
+            acc = np.asarray(res.stats["acceptance_rate"]).copy()
+            acc[:] = np.asarray(acceptance, dtype=acc.dtype)[:, None]
+            res = res._replace(stats={**res.stats, "acceptance_rate": acc})
+        return res
+
+    return fake
+
+
+@pytest.mark.parametrize(
+    "acceptance, tested",
+    [([0.85] * 4, True), ([0.95, 0.95, 0.95, 0.4], False), ([0.7] * 4, False)],
+)
+def test_a_search_that_never_meets_the_target_ends_at_a_step_production_keeps(
+    regular, monkeypatch, acceptance, tested
+):
+    """When no search block reaches the target acceptance, the search ends at its
+    last tested step if production would keep it (mean ≥ MIN_ACCEPTANCE, no chain
+    below MIN_CHAIN_ACCEPTANCE), and at the untested half of it otherwise."""
+    monkeypatch.setattr(_exact_llc, "MAX_GROWS", 0)
+    calls = []
+    monkeypatch.setattr(_exact_llc, "_block", _search_blocks_at(calls, acceptance))
+    run = _fixed_run(regular.posterior, 100)
+    search = [eps for phase, eps in calls if phase == "warm-up"]
+    prod = [eps for phase, eps in calls if str(phase).startswith("production")]
+    assert len(search) >= 2 and all(b < a for a, b in zip(search, search[1:]))
+    expected = search[-1] if tested else search[-1] / 2
+    assert prod[0] == pytest.approx(expected, rel=1e-6)
+    assert ("ended at the last step it tested" in run.tuning) == tested
+    if tested:
+        assert f"acceptance {np.mean(acceptance):.2f}" in run.tuning
+
+
 def test_the_stop_judges_rhat_within_each_group_of_starts():
     """Two groups of chains whose means differ (R-hat over all chains far above
     RHAT_MAX) stop once each group has mixed and the total error, bracket included,
