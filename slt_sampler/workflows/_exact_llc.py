@@ -32,7 +32,7 @@ regions that made runs from w* restart (below). In probes, all eight chains
 hot-started read +0.5σ to +0.7σ high, and a hotter start (β/64) or a larger hot step
 made the 1,024-parameter runs 3-4.6× longer (R-hat waits for the groups to meet).
 Over 30 seeds of the [10, 10, 10, 10] DLN against 20,000-step runs
-(benchmarks/llc_calibration.py) the z-scores have mean −0.56 and sd 1.06 with the
+(benchmarks/llc_calibration.py) the z-scores have mean −0.56 and sd 1.07 with the
 cool-down below (−0.59 and 1.10 before the search's fallback below, METHOD 9; −0.25
 and 0.96 without the cool-down, METHOD 8; −0.03 and 0.75 with it and a
 search one block longer, whose extra block made the median answer 1.5× slower),
@@ -84,7 +84,12 @@ no chain below ``MIN_CHAIN_ACCEPTANCE``), else at half of it, untested. On the
 a mean near 0.86, then 0.0062 after the preconditioner at about 0.8, the chains from
 w* at 0.56-0.73 in that one block), and the untested half, 0.0031, was accepted
 0.977 by production, too high to fail and too low to grow (``MAX_ACCEPTANCE``),
-while the chains keep about 0.0124 near equilibrium. On the small models of
+while the chains keep about 0.0124 near equilibrium. With the fallback (METHOD 10)
+production began at 0.0062, its chains from w* accepted 0.53-0.65, and it halved to
+0.0031: those rejections were float32 rounding in MAMS's kinetic energy, not the
+chains' stiffness (:mod:`~slt_sampler.samplers.mams`, "Rounding"; METHOD 11 computes
+it without cancellation, and from the same positions they accepted 0.99-1.00 at
+0.0062). On the small models of
 benchmarks/llc_calibration.py (30 seeds each) the fallback ended the search on 8
 regular and 1 DLN seed, at the step production used to grow back to (the same final
 step; z-scores −0.29 and 1.03 on the regular model, −0.31 and 0.94 before).
@@ -202,7 +207,7 @@ SHARD_MIN_PARAMS = 1000
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
 LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
-METHOD = 10  # raised when the path's algorithm changes (2: trajectories grow with d;
+METHOD = 11  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
 # as d^0.71 above 300 parameters, to at most 128 steps instead of 32; 6: production
@@ -214,7 +219,8 @@ METHOD = 10  # raised when the path's algorithm changes (2: trajectories grow wi
 # restarts at a larger step when a block accepts nearly everything, the hot blocks
 # only shrink ε; 9: the hot-started chains cool down at β at a small step before
 # the step search; 10: a search whose tested steps all missed the target ends at the
-# last one if production would keep it, not at its untested half)
+# last one if production would keep it, not at its untested half; 11: MAMS's
+# kinetic-energy change computed without float32 cancellation, samplers.mams)
 
 
 class ExactRun(NamedTuple):
