@@ -26,18 +26,18 @@ them.
 energy change of the isokinetic velocity updates, ``(d − 1)·(δ + log(1 −
 (1 − p)(1 − ζ²)/2))`` per update (δ = ε·c·|∇log p|/(d − 1) for the update's
 fraction c of the step ε, ζ = exp(−δ), p the velocity's projection on the gradient
-direction, all in the preconditioned frame). BlackJAX (1.7)
-evaluates it as a difference of two logs near log 2, with an unrounded δ beside a
-rounded ζ; in float32 each is off by up to an ulp, and the factor d − 1 makes that
-up to ~0.003 per update at d ≈ 10⁵. Along a trajectory of hundreds of updates, whose
+direction, all in the preconditioned frame). BlackJAX (1.7) evaluates it as a
+difference of two logs near log 2, with an unrounded δ beside a rounded ζ; in
+float32 each is off by up to an ulp, and the factor d − 1 makes that up to ~0.003
+per update at d ≈ 10⁵. Along a trajectory of hundreds of updates, whose
 velocity and gradient change slowly, these errors add up to an energy error of order
 one. On the 87,100-parameter depth-5 DLN of studies/llc_at_scale, in float32, three
 of four chains near w* accepted 0.52-0.61 of their proposals at ε = 0.0062
 (0.33-0.37 with twice the trajectory) but 0.91-1.00 at 0.0124, where float64
-accepted 1.00 at both. The
-integrator here (:func:`_esh_momentum_update`) computes the same change with
-``log1p`` and with δ taken from the rounded ζ, within ~2·10⁻⁵ of float64 per update
-at that size, and those chains then accepted 0.99-1.00 at 0.0062 in float32.
+accepted 1.00 at both. The integrator here (:func:`_esh_momentum_update`) computes
+the same change with ``log1p`` and with δ taken from the rounded ζ, within ~2·10⁻⁵
+of float64 per update at that size, and those chains then accepted 0.99-1.00 at
+0.0062 in float32.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ from ..posterior.base import TemperedPosterior
 from ..types import Array, PRNGKey, PyTree
 from .hmc import _Exact, _logdensity_fn
 from .run import check_sampler_and_posterior
-
 
 
 def _esh_momentum_update(inverse_mass_matrix=1.0):
@@ -100,9 +99,7 @@ def _esh_momentum_update(inverse_mass_matrix=1.0):
         )
         new_momentum, _ = integrators._normalized_flatten_array(raw)
         one_minus_zeta2 = one_minus_zeta * (1 + zeta)
-        kinetic = (delta + jnp.log1p(-0.5 * (1 - proj) * one_minus_zeta2)) * (
-            dims - 1
-        )
+        kinetic = (delta + jnp.log1p(-0.5 * (1 - proj) * one_minus_zeta2)) * (dims - 1)
         if previous_kinetic_energy_change is not None:
             kinetic += previous_kinetic_energy_change
         return (

@@ -3,6 +3,7 @@ closed-form accuracy within the reported total error, one compiled sampler per m
 shape, the auto rule, and what the result reports."""
 
 import dataclasses
+import itertools
 from typing import NamedTuple
 
 import jax
@@ -397,7 +398,7 @@ def test_a_search_that_never_meets_the_target_ends_at_a_step_production_keeps(
     run = _fixed_run(regular.posterior, 100)
     search = [eps for phase, eps in calls if phase == "warm-up"]
     prod = [eps for phase, eps in calls if str(phase).startswith("production")]
-    assert len(search) >= 2 and all(b < a for a, b in zip(search, search[1:]))
+    assert len(search) >= 2 and all(b < a for a, b in itertools.pairwise(search))
     expected = search[-1] if tested else search[-1] / 2
     assert prod[0] == pytest.approx(expected, rel=1e-6)
     assert ("ended at the last step it tested" in run.tuning) == tested
