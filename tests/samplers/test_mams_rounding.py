@@ -66,3 +66,34 @@ def test_the_update_is_blackjax_s_in_float64():
             )
             for a, b in zip(mine, ref):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-10)
+
+
+def test_mams_samples_with_this_update(monkeypatch):
+    """The sampling kernel integrates with ``_esh_momentum_update`` (not BlackJAX's):
+    a spy in its place is called when MAMS takes a step."""
+    from slt_sampler import sample
+    from slt_sampler.samplers import mams
+    from slt_sampler.samplers import run as driver
+    from slt_sampler.zoo import models as zoo
+
+    calls = []
+    original = mams._esh_momentum_update
+
+    def spy(inverse_mass_matrix=1.0):
+        calls.append(1)
+        return original(inverse_mass_matrix)
+
+    monkeypatch.setattr(mams, "_esh_momentum_update", spy)
+    monkeypatch.setattr(driver, "_COMPILED", {})  # trace afresh, not a cached program
+    post = zoo.regular(jax.random.key(0), 3, n=50).posterior
+    smp = mams.MAMS(jnp.float32(0.1), jnp.float32(2.0), jnp.ones(3, jnp.float32))
+    sample(
+        jax.random.key(1),
+        smp,
+        post,
+        post.center,
+        num_chains=1,
+        num_steps=2,
+        progress=False,
+    )
+    assert calls
