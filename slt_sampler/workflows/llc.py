@@ -428,7 +428,8 @@ def estimate_llc(
         Relative total error (MCSE, drift and bracket; no step-size bias to add) the
         adaptive MAMS run aims for, once split-R-hat < 1.02 and the bulk ESS ≥ 200
         within each group of starts (half its chains start at w*, half from a short
-        run at β/16).
+        run at β/16), all judged after the warm-up and the production blocks that
+        MSER truncation finds still trending (MAMS's default ``burn_in``).
     gamma_check
         Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
         quarter of the steps, half of them burn-in, continuing from where the main

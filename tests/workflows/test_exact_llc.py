@@ -523,3 +523,59 @@ def test_slow_runs_logged_to_a_file_print_plain_progress_lines(capsys, monkeypat
     quiet = _exact_llc._Progress(False)
     quiet.update(30.0, phase="warm-up")
     assert capsys.readouterr().err == ""
+
+
+def test_burn_blocks_discards_a_trend_in_either_group_and_little_of_a_flat_trace():
+    """MSER on each group's block means: a transient in one group (rising from w*, or
+    falling from the hot start) is discarded, at most half of production and never
+    leaving fewer than MIN_BLOCKS; a stationary trace keeps most of its blocks."""
+    dispersed = np.arange(8) >= 4
+    for group in (slice(0, 4), slice(4, 8)):
+        for seed in range(5):
+            rng = np.random.default_rng(seed)
+            blocks = [0.3 * rng.normal(size=(8, 100)) for _ in range(12)]
+            for j in range(5):  # the first 5 blocks approach their level
+                blocks[j][group] += (5 - j) * 0.2 * (1 if group.start else -1)
+            assert 4 <= _exact_llc.burn_blocks(blocks, dispersed) <= 6
+    kept = []
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        m = int(rng.integers(1, 30))
+        blocks = [rng.normal(size=(8, 100)) for _ in range(m)]
+        k = _exact_llc.burn_blocks(blocks, dispersed)
+        assert 0 <= k <= m // 2 and (k == 0 or m - k >= _exact_llc.MIN_BLOCKS)
+        kept.append(1 - k / m)
+    assert np.mean(kept) > 0.8  # MSER's minimum falls at a random early block
+    trend = [np.full((1, 100), 10.0 - j) for j in range(10)]  # one chain, one group
+    assert _exact_llc.burn_blocks(trend, np.zeros(1, bool)) == 5
+
+
+def test_production_blocks_still_trending_are_burn_in(regular, monkeypatch):
+    """Production's first blocks, made to trend, are discarded: the estimate's
+    burn-in is the warm-up plus what burn_blocks truncates, and λ̂ is computed
+    after it."""
+    block, seen = _exact_llc._block, []
+
+    def trending(*args, **kwargs):
+        res = block(*args, **kwargs)
+        if str(kwargs.get("phase")).startswith("production"):
+            seen.append(1)
+            if len(seen) <= 3:  # L_n falls to its level over three blocks
+                res = res._replace(losses=res.losses + 0.01 * (4 - len(seen)))
+        return res
+
+    monkeypatch.setattr(_exact_llc, "_block", trending)
+    est = estimate_llc(
+        jax.random.key(3), regular.posterior, gamma_check=(), progress=False
+    )
+    warm = int(est.tuning.split("warmed up over ")[1].split()[0])
+    prod = np.split(est.losses[:, warm:], (est.num_steps - warm) // 100, axis=1)
+    k = _exact_llc.burn_blocks(prod, est.dispersed)
+    assert k >= 3 and est.burn_in == warm + k * _exact_llc.BLOCK
+    assert f"the first {k * _exact_llc.BLOCK} production steps were discarded" in (
+        est.tuning
+    )
+    kept = np.asarray(est.losses[:, est.burn_in :], np.float64)
+    assert est.result.llc_raw == pytest.approx(
+        float(est.result.nbeta) * (kept.mean() - float(est.result.init_loss)), rel=1e-9
+    )
