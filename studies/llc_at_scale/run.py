@@ -174,12 +174,24 @@ def llc_vs_steps(est) -> list[list[float]]:
     return out
 
 
+def _earlier_seconds(resume_file) -> float:
+    """Sampling seconds (compile and run) that earlier processes spent on the run
+    saved in ``resume_file`` (0 for a fresh run): a resumed run's wall time is this
+    process's plus theirs."""
+    if resume_file is None or not Path(resume_file).exists():
+        return 0.0
+    with np.load(resume_file) as z:
+        return float(sum(json.loads(str(z["__meta__"])).get("counters", [0.0])))
+
+
 def main_stage(key, model, options: dict, resume_file=None) -> dict:
     """λ̂ at the library's defaults (plus ``options``); a MAMS run saves its state in
-    ``resume_file`` as it goes and continues from it."""
+    ``resume_file`` as it goes and continues from it (``wall_seconds`` then adds the
+    sampling seconds of the earlier processes, ``resumed_seconds``)."""
+    earlier = _earlier_seconds(resume_file)
     t0 = time.perf_counter()
     est = estimate_llc(key, model.posterior, **options, resume_file=resume_file)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 + earlier
     r = est.result
     return {
         "llc": r.llc,
@@ -206,6 +218,7 @@ def main_stage(key, model, options: dict, resume_file=None) -> dict:
         "burn_in": est.burn_in,
         "gamma_sensitivity": {f"{g:g}": v for g, v in est.gamma_sensitivity.items()},
         "wall_seconds": wall,
+        "resumed_seconds": earlier,
         "compile_seconds": est.compile_seconds,
         "steps_per_second": est.steps_per_second,
         "peak_rss_mb": _peak_rss_mb(),
@@ -218,6 +231,7 @@ def double_stage(key, model, options: dict, row: dict, resume_file=None) -> dict
     """A fixed run of twice the main run's length, on independent chains (without
     the γ checks: the main run has them, and at 10⁵ parameters they are a third of a
     run's sampling); ``resume_file`` as in :func:`main_stage`."""
+    earlier = _earlier_seconds(resume_file)
     t0 = time.perf_counter()
     est = estimate_llc(
         jax.random.fold_in(key, 2),
@@ -232,7 +246,7 @@ def double_stage(key, model, options: dict, row: dict, resume_file=None) -> dict
         "llc_2x_mcse": r.llc_mcse,
         "llc_2x_sigma": r.llc_sigma,
         "num_steps_2x": est.num_steps,
-        "wall_seconds_2x": time.perf_counter() - t0,
+        "wall_seconds_2x": time.perf_counter() - t0 + earlier,
         "run_length_z": abs(delta) / row["llc_sigma"] if row["llc_sigma"] > 0 else None,
         "run_length_z_combined": abs(delta) / math.hypot(row["llc_sigma"], r.llc_sigma),
         "peak_rss_mb": _peak_rss_mb(),

@@ -3,6 +3,7 @@ parameters take hours) and removes that state once the stage's row is saved."""
 
 import json
 
+import numpy as np
 import pytest
 
 from slt_sampler.workflows import _exact_llc
@@ -34,6 +35,8 @@ def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkey
         study.main(argv)
     (state,) = (tmp_path / "partial").glob(f"{MODEL}-main-*.npz")
     done_before = len(calls) - 1
+    with np.load(state) as z:  # sampling seconds the killed process spent
+        earlier = sum(json.loads(str(z["__meta__"]))["counters"])
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("phase"))
@@ -47,5 +50,8 @@ def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkey
     gamma = len([p for p in calls if str(p).startswith("γ check")])
     assert len(calls) - gamma == warm_and_prod - done_before  # continued, not redone
     assert not state.exists()
+    # the row's wall time counts the killed process's sampling too
+    assert row["resumed_seconds"] == pytest.approx(earlier) and earlier > 0
+    assert row["wall_seconds"] > earlier
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["model"] for r in saved] == [MODEL]
