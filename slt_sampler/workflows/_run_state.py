@@ -65,6 +65,16 @@ class RunStore:
             self.arrays = {k: z[k] for k in z.files if not k.startswith("__")}
         return True
 
+    @staticmethod
+    def saved_meta(path) -> dict:
+        """The meta saved in ``path`` whatever the run's settings (``{}`` if there is
+        no such file): for a caller that reports on a run, e.g. the seconds that
+        earlier processes spent on it (``meta["counters"]``), without continuing it."""
+        if path is None or not Path(path).exists():
+            return {}
+        with np.load(path) as z:
+            return json.loads(str(z["__meta__"]))
+
     def save(self, meta: dict, arrays: dict) -> None:
         """Replace the saved state by ``meta`` and ``arrays``, atomically."""
         self.meta, self.arrays = _normal(meta), dict(arrays)

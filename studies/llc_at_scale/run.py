@@ -68,6 +68,7 @@ from slt_sampler.estimators import _mcse
 from slt_sampler.samplers.hmc import EXACT_SAMPLERS
 from slt_sampler.samplers.mams import tune_mams
 from slt_sampler.workflows._exact_llc import resolve_sampler
+from slt_sampler.workflows._run_state import RunStore
 from slt_sampler.workflows.llc import estimate_llc_version
 from slt_sampler.zoo import models as zoo
 from slt_sampler.zoo.digits import digits_mlp
@@ -178,10 +179,7 @@ def _earlier_seconds(resume_file) -> float:
     """Sampling seconds (compile and run) that earlier processes spent on the run
     saved in ``resume_file`` (0 for a fresh run): a resumed run's wall time is this
     process's plus theirs."""
-    if resume_file is None or not Path(resume_file).exists():
-        return 0.0
-    with np.load(resume_file) as z:
-        return float(sum(json.loads(str(z["__meta__"])).get("counters", [0.0])))
+    return float(sum(RunStore.saved_meta(resume_file).get("counters", [0.0])))
 
 
 def main_stage(key, model, options: dict, resume_file=None) -> dict:

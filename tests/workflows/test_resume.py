@@ -7,6 +7,7 @@ import pytest
 
 from slt_sampler import estimate_llc
 from slt_sampler.workflows import _exact_llc
+from slt_sampler.workflows._run_state import RunStore
 from slt_sampler.zoo import models as zoo
 
 
@@ -138,6 +139,10 @@ def test_a_file_of_another_run_is_refused_naming_the_difference(regular, tmp_pat
     _run(regular.posterior, path, num_steps=200, gamma_check=())
     with pytest.raises(ValueError, match=r"resume_file.*num_steps"):
         _run(regular.posterior, path, num_steps=300, gamma_check=())
+    # a reporter reads what the saved run spent without being refused (or continuing)
+    meta = RunStore.saved_meta(path)
+    assert meta["finished"] and all(c > 0 for c in meta["counters"])
+    assert RunStore.saved_meta(tmp_path / "none.npz") == {}
     with pytest.raises(ValueError, match=r"resume_file.*key"):
         estimate_llc(
             jax.random.key(4),
