@@ -10,6 +10,7 @@ from slt_sampler import (
     tempered_posterior,
 )
 from slt_sampler.diagnostics.arviz import load_datatree, save_datatree
+from slt_sampler.workflows import llc as llc_workflow
 from slt_sampler.zoo import models as zoo
 
 
@@ -127,6 +128,36 @@ def test_adaptive_run_warns_when_it_hits_its_cap(small):
             progress=False,
         )
     assert not est.settled and est.num_steps == 40_000
+
+
+@pytest.mark.filterwarnings("ignore:\\[not_settled\\]")
+def test_long_sgld_runs_logged_to_a_file_print_plain_progress_lines(
+    small, capsys, monkeypatch
+):
+    """stderr is no terminal here (captured): a run shorter than LOG_INTERVAL prints
+    nothing; a longer one prints its steps, step size and λ̂ as it goes, and every
+    stopping check (patched interval, so the lines come at once)."""
+    kw = {
+        "step_size": 2e-5,
+        "max_steps": 40_000,
+        "target_rel_mcse": 1e-9,  # never precise: two checks, the second at the cap
+        "num_chains": 2,
+        "gamma_check": (),
+    }
+    estimate_llc(jax.random.key(3), small.posterior, **kw)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(llc_workflow, "LOG_INTERVAL", 0.0)
+    est = estimate_llc(jax.random.key(3), small.posterior, **kw)
+    lines = capsys.readouterr().err.splitlines()
+    checks = [line for line in lines if "stationary and precise" in line]
+    assert checks[0].startswith("sgld: 20,000 steps, λ̂ = ")
+    assert checks[0].endswith("not yet stationary and precise; continuing to 40,000")
+    assert checks[1].startswith("sgld: 40,000 steps")
+    chunks = [line for line in lines if "of the last chunk" in line]
+    assert len(chunks) >= 10 and all("eps=2e-05" in line for line in chunks)
+    # the logged λ̂ is the run's: the last check's equals λ̂ from the kept half
+    raw = float(checks[1].split("λ̂ = ")[1].split(" ")[0])
+    assert raw == pytest.approx(est.result.llc_raw, rel=1e-3)
 
 
 def test_estimate_prints_one_screen_and_its_datatree_carries_the_evidence(small):

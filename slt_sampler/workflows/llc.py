@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+import time
 from typing import NamedTuple
 
 import jax
@@ -443,7 +445,8 @@ def estimate_llc(
         calibration's trials included; MAMS: once
         a 100-step block takes more than 2 s, showing λ̂ and its relative total
         error as the run goes; when stderr is not a terminal, e.g. a long run
-        logged to a file, a plain line at most once a minute instead).
+        logged to a file, a plain line at most once a minute instead, for every
+        sampler: steps, step size, λ̂ so far, each stopping check and step shrink).
     calibration
         Settings of the SGLD step-size calibration (:class:`CalibrationConfig`;
         ``None`` for its defaults).
@@ -765,6 +768,50 @@ class _Watch(NamedTuple):
     adapt: bool
 
 
+class _Log:
+    """Plain progress lines of a long stochastic-gradient run when stderr is not a
+    terminal (a run logged to a file, where no bar is drawn): at most one every
+    ``LOG_INTERVAL`` seconds, the first after ``LOG_INTERVAL`` seconds (short runs
+    print nothing), with the steps run, the step size and λ̂ of the latest chunk."""
+
+    def __init__(self, name: str, nbeta: float, init_loss: float, active: bool):
+        self.name, self.nbeta, self.init_loss = name, nbeta, init_loss
+        self.active = active
+        self.start = self.last = time.perf_counter()
+        self.before = 0  # steps of the earlier sample() calls
+
+    def chunk(self, eps: float):
+        """``on_chunk`` for the next ``sample`` call (None when inactive)."""
+        if not self.active:
+            return None
+
+        def on_chunk(done, arrays):
+            if time.perf_counter() - self.last < LOG_INTERVAL:
+                return
+            diff = arrays.get("loss_diff")  # SG samplers: paired-batch differences
+            if diff is None:
+                diff = np.asarray(arrays["loss"]) - self.init_loss
+            lam = self.nbeta * float(np.mean(diff))
+            self.line(
+                f"{self.before + done:,} steps, eps={eps:.3g}, "
+                f"λ̂ of the last chunk {lam:.4g}"
+            )
+
+        return on_chunk
+
+    def line(self, text: str, check: bool = False) -> None:
+        """Print ``text``; a stopping ``check``'s line whenever the run has lasted
+        ``LOG_INTERVAL``, others at most once every ``LOG_INTERVAL``."""
+        now = time.perf_counter()
+        since = now - (self.start if check else self.last)
+        if self.active and since >= LOG_INTERVAL:
+            self.last = now
+            print(f"{self.name}: {text}", file=sys.stderr, flush=True)
+
+
+LOG_INTERVAL = 60.0  # least seconds between progress lines of a logged run
+
+
 class _Run(NamedTuple):
     trace: np.ndarray  # L_n trace since the last restart
     res: SampleResult  # the last chunk
@@ -810,6 +857,13 @@ def _run(
     diverged reruns from its start with a tenth of the bias. The λ̂ of a run that never runs hot is the same as
     without the watch, number for number."""
     traces, run_s, compile_s, steps, ran, shrinks = [], 0.0, 0.0, num_steps, 0, []
+    nbeta = float(posterior.nbeta)
+    log = _Log(
+        getattr(smp, "name", "sampler"),
+        nbeta,
+        init_loss,
+        progress is None and not sys.stderr.isatty(),
+    )
     while True:
         key, k = jax.random.split(key)
         res = sample(
@@ -821,9 +875,11 @@ def _run(
             num_steps=steps,
             progress=progress,
             chains_axis=chains_axis,
+            on_chunk=log.chunk(float(smp.step_size)),
         )
         run_s, compile_s = run_s + res.run_seconds, compile_s + res.compile_seconds
         ran += res.losses.shape[1]
+        log.before = ran
         if (
             res.diverged.any()
             and watch is not None
@@ -841,10 +897,17 @@ def _run(
         trace = np.concatenate(traces, axis=1)
         total = trace.shape[1]
         kept = trace[:, total // 2 :]
-        done = _stationary(kept) and _precise(
-            kept, init_loss, float(posterior.nbeta), target_rel_mcse
-        )
+        done = _stationary(kept) and _precise(kept, init_loss, nbeta, target_rel_mcse)
         last = done or ran >= max_steps
+        log.line(
+            f"{ran:,} steps, λ̂ = {nbeta * (kept.mean() - init_loss):.4g} (raw, the "
+            f"last {kept.shape[1]:,}); "
+            + ("stationary and precise" if done else "not yet stationary and precise")
+            + (
+                "" if last else f"; continuing to {ran + min(total, max_steps - ran):,}"
+            ),
+            check=True,
+        )
         temp = None
         if watch is not None and (last or watch.adapt):
             probe_key = watch.key if last else jax.random.fold_in(watch.key, ran)
@@ -865,6 +928,11 @@ def _run(
             shrinks.append((ran, float(smp.step_size), float(temp[0]), float(temp[1])))
             factor = shrink_factor(float(temp[0]), watch.tolerance)
             smp, traces, steps = _less_biased(smp, factor), [], num_steps
+            log.line(
+                f"T_conf = {temp[0]:.3f} ± {temp[1]:.3f}: step shrunk to "
+                f"{float(smp.step_size):.3g}, the trace restarts",
+                check=True,
+            )
             continue
         if last:
             return _Run(
