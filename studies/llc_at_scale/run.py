@@ -508,6 +508,12 @@ def parse_args(argv) -> argparse.Namespace:
     )
     ap.add_argument("--out", type=Path, help="output dir (default out/ or out/quick/)")
     ap.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where unfinished exact runs save their state (default OUT/partial/); "
+        "a directory that outlives OUT carries a run of hours over machines",
+    )
+    ap.add_argument(
         "--fresh", action="store_true", help="recompute the selected models"
     )
     return ap.parse_args(argv)
@@ -654,7 +660,7 @@ def main(argv=None) -> list[dict]:
     tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
     def partial(name, stage):
-        path = out / "partial" / f"{name}-{stage}-{tag}.npz"
+        path = (args.state_dir or out / "partial") / f"{name}-{stage}-{tag}.npz"
         if args.fresh:  # recompute: no continuing an old run either
             path.unlink(missing_ok=True)
         return path

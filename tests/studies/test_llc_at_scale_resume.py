@@ -21,7 +21,9 @@ def study(llc_at_scale):
 
 
 def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkeypatch):
-    argv = ["--models", MODEL, "--skip-2x", "--out", str(tmp_path)]
+    """Continued from its state in ``--state-dir`` by a process with a new, empty
+    output directory (another machine, where only the state was carried over)."""
+    argv = ["--models", MODEL, "--skip-2x", "--state-dir", str(tmp_path / "carry")]
     block, calls = _exact_llc._block, []
 
     def killed(*args, **kwargs):
@@ -32,8 +34,9 @@ def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkey
 
     monkeypatch.setattr(_exact_llc, "_block", killed)
     with pytest.raises(Killed):
-        study.main(argv)
-    (state,) = (tmp_path / "partial").glob(f"{MODEL}-main-*.npz")
+        study.main([*argv, "--out", str(tmp_path / "a")])
+    assert not (tmp_path / "a" / "partial").exists()
+    (state,) = (tmp_path / "carry").glob(f"{MODEL}-main-*.npz")
     done_before = len(calls) - 1
     with np.load(state) as z:  # sampling seconds the killed process spent
         earlier = sum(json.loads(str(z["__meta__"]))["counters"])
@@ -44,7 +47,7 @@ def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkey
 
     calls.clear()
     monkeypatch.setattr(_exact_llc, "_block", counting)
-    (row,) = study.main(argv)
+    (row,) = study.main([*argv, "--out", str(tmp_path / "b")])
     assert row["model"] == MODEL and row["sampler"] == "mams" and row["settled"]
     warm_and_prod = row["num_steps"] // _exact_llc.BLOCK
     gamma = len([p for p in calls if str(p).startswith("γ check")])
@@ -53,5 +56,5 @@ def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkey
     # the row's wall time counts the killed process's sampling too
     assert row["resumed_seconds"] == pytest.approx(earlier) and earlier > 0
     assert row["wall_seconds"] > earlier
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "b" / "results.json").read_text())
     assert [r["model"] for r in saved] == [MODEL]
