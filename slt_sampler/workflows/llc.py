@@ -446,7 +446,8 @@ def estimate_llc(
         a 100-step block takes more than 2 s, showing λ̂ and its relative total
         error as the run goes; when stderr is not a terminal, e.g. a long run
         logged to a file, a plain line at most once a minute instead, for every
-        sampler: steps, step size, λ̂ so far, each stopping check and step shrink).
+        sampler: steps, step size, λ̂ of the latest chunk, each stopping check and
+        step shrink).
     calibration
         Settings of the SGLD step-size calibration (:class:`CalibrationConfig`;
         ``None`` for its defaults).
