@@ -510,8 +510,9 @@ def parse_args(argv) -> argparse.Namespace:
     ap.add_argument(
         "--state-dir",
         type=Path,
-        help="where unfinished exact runs save their state (default OUT/partial/); "
-        "a directory that outlives OUT carries a run of hours over machines",
+        help="where unfinished exact runs save their state (default OUT/partial/), "
+        "and a copy of results.json: a directory that outlives OUT carries a run of "
+        "hours over machines",
     )
     ap.add_argument(
         "--fresh", action="store_true", help="recompute the selected models"
@@ -642,7 +643,10 @@ def main(argv=None) -> list[dict]:
         # estimate_llc's defaults and exact-path version: a change of either reruns
         **version,
     }
-    old = read_rows(results_path)
+    # rows carried in --state-dir (finished stages of a run spanning machines); this
+    # out/'s own rows win where both have a model
+    carried = args.state_dir / "results.json" if args.state_dir else None
+    old = merge_rows(read_rows(carried) if carried else [], read_rows(results_path))
     done = (
         {}
         if args.fresh
@@ -665,8 +669,12 @@ def main(argv=None) -> list[dict]:
             path.unlink(missing_ok=True)
         return path
 
+    def write(merged):
+        for path in (results_path, carried) if carried else (results_path,):
+            write_json_atomic(path, merged)
+
     def save(row):
-        write_json_atomic(results_path, merge_rows(old, [*rows, row]))
+        write(merge_rows(old, [*rows, row]))
 
     print_header()
     for name, entry in entries.items():
@@ -686,7 +694,7 @@ def main(argv=None) -> list[dict]:
         rows.append(row)
         print_row(row)
     merged = merge_rows(old, rows)
-    write_json_atomic(results_path, merged)
+    write(merged)
     # the figures show every finished row of these settings, not only this run's
     if rows:
         shown = [

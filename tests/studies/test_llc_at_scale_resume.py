@@ -22,7 +22,8 @@ def study(llc_at_scale):
 
 def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkeypatch):
     """Continued from its state in ``--state-dir`` by a process with a new, empty
-    output directory (another machine, where only the state was carried over)."""
+    output directory (another machine, where only ``--state-dir`` was carried over),
+    which also keeps the finished rows."""
     argv = ["--models", MODEL, "--skip-2x", "--state-dir", str(tmp_path / "carry")]
     block, calls = _exact_llc._block, []
 
@@ -58,3 +59,9 @@ def test_a_killed_main_run_continues_and_leaves_no_state(study, tmp_path, monkey
     assert row["wall_seconds"] > earlier
     saved = json.loads((tmp_path / "b" / "results.json").read_text())
     assert [r["model"] for r in saved] == [MODEL]
+    # the finished row is carried in --state-dir too: a third machine reuses it
+    carried = json.loads((tmp_path / "carry" / "results.json").read_text())
+    assert carried == saved
+    calls.clear()
+    (again,) = study.main([*argv, "--out", str(tmp_path / "c")])
+    assert calls == [] and again["llc"] == row["llc"]
