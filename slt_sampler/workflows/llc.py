@@ -465,7 +465,7 @@ def estimate_llc(
         finished one is read back without sampling, except the γ checks not yet
         done. A file saved with other settings (key, n, β, γ, L_n(w*), chains, run
         length, target) is refused with a ``ValueError``. For runs of hours (10⁵
-        parameters take 30 minutes to 2 hours on two CPU cores).
+        parameters take from 30 minutes to more than 3 hours on two CPU cores).
 
     Returns
     -------
