@@ -430,8 +430,10 @@ def estimate_llc(
         Relative total error (MCSE, drift and bracket; no step-size bias to add) the
         adaptive MAMS run aims for, once split-R-hat < 1.02 and the bulk ESS ≥ 200
         within each group of starts (half its chains start at w*, half from a short
-        run at β/16), all judged after the warm-up and the production blocks that
-        MSER truncation finds still trending (MAMS's default ``burn_in``).
+        run at β/16; a group whose every chain still moves towards the other is not
+        held by its R-hat, the bracket counting the gap), all judged after the
+        warm-up and the production blocks that MSER truncation finds still trending
+        (MAMS's default ``burn_in``).
     gamma_check
         Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
         quarter of the steps, half of them burn-in, continuing from where the main
@@ -456,7 +458,8 @@ def estimate_llc(
         local minimum (checked before sampling, and again from the chains: λ̂ < 0,
         chains below L_n(w*)), a failed or vanishing calibration, an end-of-run
         configurational temperature clearly off 1, an unsettled adaptive run or
-        R-hat > 1.05 (MAMS: within a group of starts).
+        R-hat > 1.05 (MAMS: within a group of starts not still approaching the
+        other).
     resume_file
         A ``.npz`` path (MAMS only) where the run saves its state after every
         100-step block, atomically: an interrupted run called again with the same
@@ -697,8 +700,13 @@ def finish_result(
     result = llc(kept, init_loss, n=posterior.n, beta=float(posterior.beta))
     budget = error_budget(result, kept, end_temp, dispersed=dispersed)
     result = with_error_budget(result, budget)
-    # chains of two starts are judged within each group: their gap is the bracket
-    rhat = result.rhat if dispersed is None else group_convergence(kept, dispersed)[0]
+    # chains of two starts are judged within each group (their gap is the bracket),
+    # a group still approaching the other not at all (its R-hat is that approach)
+    rhat = (
+        result.rhat
+        if dispersed is None
+        else group_convergence(kept, dispersed, skip_approaching=True)[0]
+    )
     if np.isfinite(rhat) and rhat > 1.05:
         where = "" if dispersed is None else " within a group of starts"
         report.add(

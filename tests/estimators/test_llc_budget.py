@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slt_sampler.estimators.llc import (
+    approaching,
     error_budget,
     group_convergence,
     llc,
@@ -102,6 +103,45 @@ def test_groups_started_apart_converge_within_themselves_but_not_pooled():
     assert group_convergence(trace, dispersed)[0] > 1.05
     with pytest.raises(ValueError, match="dispersed must be a boolean array"):
         group_convergence(trace, [0, 1] * 4)
+
+
+def _two_groups(seed, rise=0.0, one_chain=0.0, away=False):
+    """Chains at w* (0-3) below hot-started ones (4-7); the w* group rising by
+    ``rise`` over the trace (towards the others, or away with ``away``), or only
+    chain 0 by ``one_chain``."""
+    trace = _trace(seed, chains=8, draws=2000)
+    trace[4:] += 0.008
+    ramp = np.linspace(0, 1, trace.shape[1])
+    trace[:4] += (-rise if away else rise) * ramp
+    trace[0] += one_chain * ramp
+    return trace, np.arange(8) >= 4
+
+
+def test_a_group_rising_together_towards_the_other_is_approaching():
+    """Every chain of the w* group moving towards the hot group is an approach (its
+    R-hat, which that trend raises, is then left out); one chain drifting the same way
+    among stationary ones, a group moving away, or stationary groups are not (the
+    other chains' signs agree with one drifting chain by chance, 1 in 8)."""
+    seeds = range(40)
+    rising = [approaching(*_two_groups(s, rise=0.004)) for s in seeds]
+    one = [approaching(*_two_groups(s, one_chain=0.004)) for s in seeds]
+    away = [approaching(*_two_groups(s, rise=0.004, away=True)) for s in seeds]
+    still = [approaching(*_two_groups(s)) for s in seeds]
+    assert all(r[0] for r in rising)
+    assert np.mean([r[0] for r in one]) < 0.3
+    assert not any(r[0] for r in away)
+    # the stationary hot group, and both groups of stationary traces, by chance only
+    for runs in (rising, one, away, still):
+        assert np.mean([r[1] for r in runs]) < 0.1
+    assert np.mean([r[0] for r in still]) < 0.1
+    trace, dispersed = _two_groups(0, rise=0.004)
+    assert group_convergence(trace, dispersed)[0] > 1.05  # the trend, within w*
+    assert group_convergence(trace, dispersed, skip_approaching=True)[0] == (
+        pytest.approx(group_convergence(trace[4:])[0])  # the hot group's alone
+    )
+    trace, dispersed = _two_groups(0, one_chain=0.004)
+    if not approaching(trace, dispersed)[0]:
+        assert group_convergence(trace, dispersed, skip_approaching=True)[0] > 1.05
 
 
 @pytest.mark.parametrize(

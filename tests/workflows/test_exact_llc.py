@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from slt_sampler import estimate_llc
+from slt_sampler.estimators.llc import group_convergence
 from slt_sampler.posterior.base import full_loss
 from slt_sampler.samplers import run as driver
 from slt_sampler.workflows import _exact_llc
@@ -418,6 +419,28 @@ def test_the_stop_judges_rhat_within_each_group_of_starts():
     assert done and float(status["rhat"]) < _exact_llc.RHAT_MAX
     assert not _exact_llc._done(trace, 1.0, 1000, 0.5, 0.05, None)[0]  # pooled
     assert not _exact_llc._done(trace, 1.0, 1000, 0.5, 0.01, dispersed)[0]
+
+
+def test_the_stop_does_not_wait_for_a_group_still_approaching_the_other():
+    """Chains from w* that all still rise towards the hot-started ones (R-hat within
+    their group above RHAT_MAX: the trend) stop once the total error, whose bracket
+    counts the remaining gap, meets the target; one chain drifting the same way among
+    stationary ones does not stop, nor does a target below the bracket."""
+    rng = np.random.default_rng(0)
+    trace = 1.0 + 0.1 + 0.002 * rng.normal(size=(8, 2000))
+    trace[4:] += 0.004  # λ̂ 2 apart between the groups, at λ̂ ≈ 50 (nβ = 500)
+    dispersed = np.arange(8) >= 4
+    rising = trace.copy()
+    rising[:4] += 0.002 * np.linspace(0, 1, 2000)
+    assert group_convergence(rising, dispersed)[0] > _exact_llc.RHAT_MAX
+    done, status = _exact_llc._done(rising, 1.0, 1000, 0.5, 0.05, dispersed)
+    assert done and status["approaching"] == "w*"
+    assert float(status["rhat"]) < _exact_llc.RHAT_MAX  # the hot group's
+    assert not _exact_llc._done(rising, 1.0, 1000, 0.5, 0.01, dispersed)[0]
+    one = trace.copy()
+    one[0] += 0.008 * np.linspace(0, 1, 2000)
+    done, status = _exact_llc._done(one, 1.0, 1000, 0.5, 0.05, dispersed)
+    assert not done and "approaching" not in status
 
 
 def _production_blocks_accepting_everything(calls, count, first=1):
