@@ -227,7 +227,6 @@ MIN_ESS = 200  # and its bulk ESS (the MCSE itself is unreliable below ~100)
 SHARD_MIN_PARAMS = 1000
 SHOW_AFTER = 2.0  # seconds per block above which a terminal shows a progress bar
 BAR_INTERVAL = 0.5  # least seconds between the bar's redraws
-LOG_INTERVAL = 60.0  # least seconds between progress lines when stderr is no terminal
 METHOD = 13  # raised when the path's algorithm changes (2: trajectories grow with d;
 # 3: from 75 parameters instead of 300, so twice as long above 300; 4: every chain
 # takes the same, Halton-varied, trajectory length at each step; 5: trajectories grow
@@ -267,11 +266,19 @@ def _num_params(w) -> int:
     return int(ravel_pytree(w)[0].size)
 
 
+def _log_interval() -> float:
+    """``workflows.llc.LOG_INTERVAL``, read when used (that module imports this one)."""
+    from . import llc
+
+    return llc.LOG_INTERVAL
+
+
 class _Progress:
     """A tqdm bar of the exact run's steps (warm-up, production, γ checks). With
     ``show=None`` it appears once a block takes longer than ``SHOW_AFTER`` seconds, so
     the runs of small models print nothing; when stderr is not a terminal (a long run
-    logged to a file) it is a plain line at most every ``LOG_INTERVAL`` seconds."""
+    logged to a file) it is a plain line at most every ``LOG_INTERVAL`` seconds
+    (:mod:`slt_sampler.workflows.llc`'s, one setting for every sampler's lines)."""
 
     def __init__(self, show: bool | None):
         self.show, self.bar, self.done = show, None, 0
@@ -291,7 +298,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.set_postfix(postfix, refresh=False)
             self.bar.update(self.done - self.bar.n)
-        elif time.perf_counter() - self.log_at >= LOG_INTERVAL:
+        elif time.perf_counter() - self.log_at >= _log_interval():
             self.log_at = time.perf_counter()
             items = ", ".join(f"{k}={v}" for k, v in self.postfix.items())
             print(f"MAMS: {self.done} steps, {items}", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from slt_sampler.estimators.llc import group_convergence
 from slt_sampler.posterior.base import full_loss
 from slt_sampler.samplers import run as driver
 from slt_sampler.workflows import _exact_llc
+from slt_sampler.workflows import llc as llc_workflow
 from slt_sampler.zoo import models as zoo
 
 
@@ -534,7 +535,8 @@ def test_slow_runs_logged_to_a_file_print_plain_progress_lines(capsys, monkeypat
     assert lines == [
         f"MAMS: {_exact_llc.BLOCK} steps, phase=warm-up, eps=0.0646, acceptance=0.91"
     ]
-    monkeypatch.setattr(_exact_llc, "LOG_INTERVAL", 0.0)
+    # the one LOG_INTERVAL of every sampler's logged lines
+    monkeypatch.setattr(llc_workflow, "LOG_INTERVAL", 0.0)
     slow.update(3.0, phase="production", llc="1234.5", acceptance="0.95")
     (line,) = capsys.readouterr().err.splitlines()
     # the block's own status only: no warm-up ε left over beside the production's
