@@ -55,14 +55,26 @@ def llc_summary(est) -> str:
     )
     hot = getattr(est, "dispersed", None)
     if hot is not None and hot.any() and not hot.all():
-        from ..estimators.llc import group_convergence
+        from ..estimators.llc import approaching, group_convergence
 
         per = np.asarray(r.llc_per_chain)
-        rhat = group_convergence(est.losses[:, est.burn_in :], hot)[0]
+        kept = est.losses[:, est.burn_in :]
+        rhat = group_convergence(kept, hot, allow_approach=True)[0]
+        moving = [
+            name
+            for name, a in zip(("at w*", "hot-started"), approaching(kept, hot))
+            if a
+        ]
+        still = (
+            f"; the chains {' and '.join(moving)} still approaching the other "
+            "group, judged by unsplit R-hat"
+            if moving
+            else ""
+        )
         lines.append(
             f"  starts   {int((~hot).sum())} chains at w*: λ̂ {per[~hot].mean():.4g}; "
             f"{int(hot.sum())} hot-started: {per[hot].mean():.4g}  (R-hat within "
-            f"each group {rhat:.3f}; half their gap is the bracket)"
+            f"each group {rhat:.3f}{still}; half their gap is the bracket)"
         )
     if est.end_configurational_temperature is not None:
         t, se = est.end_configurational_temperature

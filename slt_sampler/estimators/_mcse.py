@@ -132,6 +132,26 @@ def rhat(x: npt.ArrayLike) -> float:
         return float(_array_stats().rhat(arr, method="rank"))
 
 
+def rhat_unsplit(x: npt.ArrayLike) -> float:
+    r"""Classic R-hat (Gelman & Rubin 1992): the formula of :func:`rhat` on the raw,
+    unsplit chains (``array_stats.rhat(x, method="identity")``).
+
+    It compares the chains' means with each other only, so a trend that all chains
+    share (which split-R-hat sees, the halves of every chain differing) does not
+    raise it; chains that disagree do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(4, 500)) + np.linspace(0, 2, 500)
+    >>> bool(rhat(x) > 1.1), bool(rhat_unsplit(x) < 1.01)
+    (True, True)
+    """
+    arr = _validate(x, min_chains=2)
+    with np.errstate(divide="ignore", invalid="ignore"):  # W = 0: constant chains
+        return float(_array_stats().rhat(arr, method="identity"))
+
+
 def ess_bulk(x: npt.ArrayLike) -> float:
     r"""Bulk effective sample size: ESS of the rank-normalised split chains.
 

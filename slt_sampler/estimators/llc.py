@@ -270,7 +270,7 @@ def _bracket(arr: np.ndarray, dispersed) -> float:
 
 
 def group_convergence(
-    losses, dispersed=None, *, skip_approaching: bool = False
+    losses, dispersed=None, *, allow_approach: bool = False
 ) -> tuple[float, float]:
     """Split-R-hat and bulk ESS of an L_n trace judged within each group of chains
     (those ``dispersed`` and the rest): the larger R-hat and the summed ESS; over all
@@ -282,10 +282,11 @@ def group_convergence(
     :func:`error_budget`, so a run need not wait for the groups to meet to know
     that each has mixed.
 
-    With ``skip_approaching``, a group still moving towards the other
-    (:func:`approaching`) is left out of the R-hat (1.0 when both are): its
-    split-R-hat then measures that approach, whose remaining distance the bracket
-    counts, not a failure of its chains to agree. ESS is unchanged.
+    With ``allow_approach``, a group still approaching the other (:func:`approaching`)
+    is judged by the classic, unsplit R-hat (Gelman & Rubin 1992) instead: a trend
+    that its chains share raises split-R-hat (the halves of every chain differ), not
+    the unsplit one, which still sees chains that disagree with each other. The gap
+    left between the groups is the bracket's. ESS is unchanged.
 
     Examples
     --------
@@ -303,30 +304,34 @@ def group_convergence(
         rhat = float(_mcse.rhat(arr)) if arr.shape[0] >= 2 else float("nan")
         return rhat, float(_mcse.ess_bulk(arr))
     groups = (arr[~mask], arr[mask])
-    judged = (
-        [g for g, a in zip(groups, approaching(arr, mask), strict=True) if not a]
-        if skip_approaching
-        else groups
-    )
+    moving = approaching(arr, mask) if allow_approach else (False, False)
     return (
-        max((float(_mcse.rhat(g)) for g in judged), default=1.0),
+        max(
+            float(_mcse.rhat_unsplit(g) if m else _mcse.rhat(g))
+            for g, m in zip(groups, moving, strict=True)
+        ),
         sum(float(_mcse.ess_bulk(g)) for g in groups),
     )
 
 
 def approaching(losses, dispersed) -> tuple[bool, bool]:
     """Whether each group of starts (the chains at w*, then the ``dispersed`` ones)
-    is still moving towards the other: between the trace's two halves *every* chain
-    of the group moved its mean L_n towards the other group's mean, and the group's
-    mean moved by more than twice its Monte-Carlo standard error.
+    is still approaching the other from its side: the chains from w* below the
+    dispersed ones on average, the gap between the groups' mean L_n shrinking between
+    the trace's two halves by more than twice its Monte-Carlo standard error, and,
+    for the group, *every* chain's mean moving towards the other group (up from w*,
+    down from the dispersed start) and the group's mean by more than twice its
+    Monte-Carlo standard error. ``(False, False)`` when a group has fewer than two
+    chains.
 
     Chains started at w* rise towards λ̂ and hot-started ones fall, each group
     together: on the 87,100-parameter depth-5 deep linear network every chain from
     w* still rose by 30-110 (in λ units, about 1% of λ̂) between the halves of 600 to
-    1,000 kept production steps, while the groups were 3-4% apart, so their
-    within-group split-R-hat stayed at 1.04-1.14. One drifting chain among agreeing
-    ones is not an approach (the others do not all move its way), nor is a group
-    moving away from the other.
+    1,100 kept production steps, while the groups were 3-4% apart, so split-R-hat
+    within that group stayed at 1.04-1.14, while the unsplit one was 1.000-1.005 (its
+    chains agreed with each other). A drift that all chains share does not shrink the
+    gap; one drifting chain among stationary ones rarely has every other chain move
+    its way (and its group's unsplit R-hat still sees it).
 
     Examples
     --------
@@ -339,22 +344,25 @@ def approaching(losses, dispersed) -> tuple[bool, bool]:
     """
     arr = np.asarray(losses, dtype=np.float64)
     mask = _group_mask(arr, dispersed)
-    if mask.all() or not mask.any():
+    if min(mask.sum(), (~mask).sum()) < 2:
         return (False, False)
     half = arr.shape[1] // 2
+    low, high = arr[~mask], arr[mask]  # the chains from w*, the dispersed ones
+    if not low.mean() < high.mean():
+        return (False, False)
+
+    def halves(g):
+        a, b = g[:, :half], g[:, half:]
+        return a, b, float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
+
+    (la, lb, ls), (ha, hb, hs) = halves(low), halves(high)
+    shrink = (ha.mean() - la.mean()) - (hb.mean() - lb.mean())
+    if not shrink > 2 * np.hypot(ls, hs):
+        return (False, False)
     out = []
-    for group, other in ((arr[~mask], arr[mask]), (arr[mask], arr[~mask])):
-        a, b = group[:, :half], group[:, half:]
-        towards = np.sign(other.mean() - group.mean())
-        moved = b.mean(axis=1) - a.mean(axis=1)
-        s = float(np.hypot(_mcse.mcse_mean(a), _mcse.mcse_mean(b)))
-        out.append(
-            bool(
-                towards != 0
-                and np.all(np.sign(moved) == towards)
-                and abs(moved.mean()) > 2 * s
-            )
-        )
+    for (a, b, s), towards in (((la, lb, ls), 1.0), ((ha, hb, hs), -1.0)):
+        moved = towards * (b.mean(axis=1) - a.mean(axis=1))
+        out.append(bool(np.all(moved > 0) and moved.mean() > 2 * s))
     return out[0], out[1]
 
 

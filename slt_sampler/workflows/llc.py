@@ -430,9 +430,10 @@ def estimate_llc(
         Relative total error (MCSE, drift and bracket; no step-size bias to add) the
         adaptive MAMS run aims for, once split-R-hat < 1.02 and the bulk ESS ≥ 200
         within each group of starts (half its chains start at w*, half from a short
-        run at β/16; a group whose every chain still moves towards the other is not
-        held by its R-hat, the bracket counting the gap), all judged after the
-        warm-up and the production blocks that MSER truncation finds still trending
+        run at β/16; a group still approaching the other, its chains all moving
+        towards it, is judged by the unsplit R-hat, which that shared trend does not
+        raise; the bracket counts the gap), all judged after the warm-up and the
+        production blocks that MSER truncation finds still trending
         (MAMS's default ``burn_in``).
     gamma_check
         Factors of γ at which λ̂ is re-estimated (same sampler and step size, a
@@ -458,8 +459,8 @@ def estimate_llc(
         local minimum (checked before sampling, and again from the chains: λ̂ < 0,
         chains below L_n(w*)), a failed or vanishing calibration, an end-of-run
         configurational temperature clearly off 1, an unsettled adaptive run or
-        R-hat > 1.05 (MAMS: within a group of starts not still approaching the
-        other).
+        R-hat > 1.05 (MAMS: within a group of starts, unsplit for a group still
+        approaching the other).
     resume_file
         A ``.npz`` path (MAMS only) where the run saves its state after every
         100-step block, atomically: an interrupted run called again with the same
@@ -701,11 +702,11 @@ def finish_result(
     budget = error_budget(result, kept, end_temp, dispersed=dispersed)
     result = with_error_budget(result, budget)
     # chains of two starts are judged within each group (their gap is the bracket),
-    # a group still approaching the other not at all (its R-hat is that approach)
+    # a group still approaching the other by unsplit R-hat (the trend is the approach)
     rhat = (
         result.rhat
         if dispersed is None
-        else group_convergence(kept, dispersed, skip_approaching=True)[0]
+        else group_convergence(kept, dispersed, allow_approach=True)[0]
     )
     if np.isfinite(rhat) and rhat > 1.05:
         where = "" if dispersed is None else " within a group of starts"

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slt_sampler.estimators import _mcse
 from slt_sampler.estimators.llc import (
     approaching,
     error_budget,
@@ -105,43 +106,55 @@ def test_groups_started_apart_converge_within_themselves_but_not_pooled():
         group_convergence(trace, [0, 1] * 4)
 
 
-def _two_groups(seed, rise=0.0, one_chain=0.0, away=False):
-    """Chains at w* (0-3) below hot-started ones (4-7); the w* group rising by
-    ``rise`` over the trace (towards the others, or away with ``away``), or only
-    chain 0 by ``one_chain``."""
+def _two_groups(seed, rise=0.0, fall=0.0, one_chain=0.0, common=0.0, flip=False):
+    """Chains at w* (0-3) below hot-started ones (4-7), or above with ``flip``; over
+    the trace the w* group rises by ``rise``, the hot group falls by ``fall``, chain
+    0 alone rises by ``one_chain``, every chain by ``common``."""
     trace = _trace(seed, chains=8, draws=2000)
-    trace[4:] += 0.008
+    trace[4:] += -0.008 if flip else 0.008
     ramp = np.linspace(0, 1, trace.shape[1])
-    trace[:4] += (-rise if away else rise) * ramp
+    trace[:4] += rise * ramp
+    trace[4:] -= fall * ramp
     trace[0] += one_chain * ramp
+    trace += common * ramp
     return trace, np.arange(8) >= 4
 
 
-def test_a_group_rising_together_towards_the_other_is_approaching():
-    """Every chain of the w* group moving towards the hot group is an approach (its
-    R-hat, which that trend raises, is then left out); one chain drifting the same way
-    among stationary ones, a group moving away, or stationary groups are not (the
-    other chains' signs agree with one drifting chain by chance, 1 in 8)."""
+def test_a_group_moving_together_towards_the_other_is_approaching():
+    """Every chain from w* rising towards the hot-started ones (or every hot-started
+    chain falling towards w*), the gap shrinking, is an approach; a drift that every
+    chain shares, groups the wrong way round, one drifting chain among stationary
+    ones, or stationary groups are not (the last two by chance only)."""
     seeds = range(40)
-    rising = [approaching(*_two_groups(s, rise=0.004)) for s in seeds]
-    one = [approaching(*_two_groups(s, one_chain=0.004)) for s in seeds]
-    away = [approaching(*_two_groups(s, rise=0.004, away=True)) for s in seeds]
-    still = [approaching(*_two_groups(s)) for s in seeds]
-    assert all(r[0] for r in rising)
-    assert np.mean([r[0] for r in one]) < 0.3
-    assert not any(r[0] for r in away)
-    # the stationary hot group, and both groups of stationary traces, by chance only
-    for runs in (rising, one, away, still):
-        assert np.mean([r[1] for r in runs]) < 0.1
-    assert np.mean([r[0] for r in still]) < 0.1
+
+    def rate(group, **kw):
+        return np.mean([approaching(*_two_groups(s, **kw))[group] for s in seeds])
+
+    assert rate(0, rise=0.004) == 1 and rate(1, rise=0.004) < 0.1
+    assert rate(1, fall=0.004) == 1 and rate(0, fall=0.004) < 0.1
+    assert rate(0, rise=0.004, fall=0.004) == rate(1, rise=0.004, fall=0.004) == 1
+    assert rate(0, common=0.004) == rate(1, common=0.004) == 0  # the gap stays
+    # w* above the hot group, moving apart: the gap (hot − w*) "shrinks" too
+    assert rate(0, rise=0.004, flip=True) == rate(1, fall=0.004, flip=True) == 0
+    assert rate(0, one_chain=0.004) < 0.2
+    assert rate(0) < 0.1 and rate(1) < 0.1
+    assert approaching(*_two_groups(0)[:1], np.arange(8) >= 7) == (False, False)
+
+
+def test_an_approaching_group_is_judged_by_unsplit_rhat():
+    """The shared rise of the chains from w* holds split-R-hat within their group
+    above 1.05; unsplit, it is what the hot group's alone is. One chain drifting
+    among stationary ones is seen either way."""
     trace, dispersed = _two_groups(0, rise=0.004)
     assert group_convergence(trace, dispersed)[0] > 1.05  # the trend, within w*
-    assert group_convergence(trace, dispersed, skip_approaching=True)[0] == (
-        pytest.approx(group_convergence(trace[4:])[0])  # the hot group's alone
+    rhat, ess = group_convergence(trace, dispersed, allow_approach=True)
+    assert rhat < 1.01 and ess == group_convergence(trace, dispersed)[1]
+    assert rhat == pytest.approx(
+        max(_mcse.rhat_unsplit(trace[:4]), _mcse.rhat(trace[4:]))
     )
-    trace, dispersed = _two_groups(0, one_chain=0.004)
-    if not approaching(trace, dispersed)[0]:
-        assert group_convergence(trace, dispersed, skip_approaching=True)[0] > 1.05
+    for seed in range(10):
+        trace, dispersed = _two_groups(seed, one_chain=0.004)
+        assert group_convergence(trace, dispersed, allow_approach=True)[0] > 1.05
 
 
 @pytest.mark.parametrize(
