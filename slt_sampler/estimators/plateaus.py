@@ -115,7 +115,7 @@ def find_plateaus(
     >>> t = np.arange(200.0)
     >>> loss = 1 + 4 / (1 + np.exp((t - 60) / 2)) + 2 / (1 + np.exp((t - 140) / 2))
     >>> [(p.start_step, p.stop_step) for p in find_plateaus(t, loss)]
-    [(0.0, 48.0), (74.0, 128.0), (154.0, 199.0)]
+    [(0.0, 48.0), (74.0, 127.0), (155.0, 199.0)]
     """
     t = _curve("steps", steps)
     raw = _curve("losses", losses)
