@@ -819,10 +819,9 @@ def run_mams(
 def _done(trace, init_loss, n, beta, target, dispersed) -> tuple[bool, dict]:
     """Split-R-hat < ``RHAT_MAX`` within each group of starts (unsplit for a group
     still approaching the other, :func:`~slt_sampler.estimators.llc.approaching`),
-    bulk ESS ≥
-    ``MIN_ESS`` and total error (MCSE, drift between the trace's two halves and the
-    bracket between the chains started at w* and the ``dispersed`` ones) at most
-    ``target`` of |λ̂|; and what the progress bar shows of them."""
+    bulk ESS ≥ ``MIN_ESS`` and total error (MCSE, drift between the trace's two
+    halves and the bracket between the chains started at w* and the ``dispersed``
+    ones) at most ``target`` of |λ̂|; and what the progress bar shows of them."""
     result = llc(trace, init_loss, n=n, beta=beta)
     total = error_budget(result, trace, dispersed=dispersed).total
     rhat, ess = group_convergence(trace, dispersed, allow_approach=True)
