@@ -59,12 +59,9 @@ def llc_summary(est) -> str:
 
         per = np.asarray(r.llc_per_chain)
         kept = est.losses[:, est.burn_in :]
-        rhat = group_convergence(kept, hot, allow_approach=True)[0]
-        moving = [
-            name
-            for name, a in zip(("at w*", "hot-started"), approaching(kept, hot))
-            if a
-        ]
+        flags = approaching(kept, hot)
+        rhat = group_convergence(kept, hot, moving=flags)[0]
+        moving = [name for name, a in zip(("at w*", "hot-started"), flags) if a]
         still = (
             f"; the chains {' and '.join(moving)} still approaching the other "
             "group, judged by unsplit R-hat"

@@ -270,7 +270,11 @@ def _bracket(arr: np.ndarray, dispersed) -> float:
 
 
 def group_convergence(
-    losses, dispersed=None, *, allow_approach: bool = False
+    losses,
+    dispersed=None,
+    *,
+    allow_approach: bool = False,
+    moving: tuple[bool, bool] | None = None,
 ) -> tuple[float, float]:
     """Split-R-hat and bulk ESS of an L_n trace judged within each group of chains
     (those ``dispersed`` and the rest): the larger R-hat and the summed ESS; over all
@@ -286,7 +290,9 @@ def group_convergence(
     is judged by the classic, unsplit R-hat (Gelman & Rubin 1992) instead: a trend
     that its chains share raises split-R-hat (the halves of every chain differ), not
     the unsplit one, which still sees chains that disagree with each other. The gap
-    left between the groups is the bracket's. ESS is unchanged.
+    left between the groups is the bracket's. ESS is unchanged. A caller that has
+    already computed ``approaching(losses, dispersed)`` passes it as ``moving``
+    (which implies ``allow_approach``) rather than have it computed twice.
 
     Examples
     --------
@@ -304,7 +310,8 @@ def group_convergence(
         rhat = float(_mcse.rhat(arr)) if arr.shape[0] >= 2 else float("nan")
         return rhat, float(_mcse.ess_bulk(arr))
     groups = (arr[~mask], arr[mask])
-    moving = approaching(arr, mask) if allow_approach else (False, False)
+    if moving is None:
+        moving = approaching(arr, mask) if allow_approach else (False, False)
     return (
         max(
             float(_mcse.rhat_unsplit(g) if m else _mcse.rhat(g))

@@ -824,18 +824,18 @@ def _done(trace, init_loss, n, beta, target, dispersed) -> tuple[bool, dict]:
     ones) at most ``target`` of |λ̂|; and what the progress bar shows of them."""
     result = llc(trace, init_loss, n=n, beta=beta)
     total = error_budget(result, trace, dispersed=dispersed).total
-    rhat, ess = group_convergence(trace, dispersed, allow_approach=True)
+    moving = None if dispersed is None else approaching(trace, dispersed)
+    rhat, ess = group_convergence(trace, dispersed, allow_approach=True, moving=moving)
     status = {
         "phase": "production",
         "llc": f"{result.llc:.4g} ± {total / max(abs(result.llc), 1e-30):.1%}",
         "rhat": f"{rhat:.3f}",
         "ess": f"{ess:.0f}",
     }
-    if dispersed is not None:
-        names = ("w*", "hot")
-        moving = [n for n, a in zip(names, approaching(trace, dispersed)) if a]
-        if moving:  # judged by unsplit R-hat: the trend is the approach (bracket)
-            status["approaching"] = "+".join(moving)
+    if moving is not None:
+        names = [n for n, a in zip(("w*", "hot"), moving) if a]
+        if names:  # judged by unsplit R-hat: the trend is the approach (bracket)
+            status["approaching"] = "+".join(names)
     if not (rhat < RHAT_MAX and ess >= MIN_ESS):
         return False, status
     return bool(total <= target * abs(result.llc)), status

@@ -152,6 +152,10 @@ def test_an_approaching_group_is_judged_by_unsplit_rhat():
     assert rhat == pytest.approx(
         max(_mcse.rhat_unsplit(trace[:4]), _mcse.rhat(trace[4:]))
     )
+    # the flags a caller already has give the same answer, and are what is used
+    flags = approaching(trace, dispersed)
+    assert group_convergence(trace, dispersed, moving=flags)[0] == rhat
+    assert group_convergence(trace, dispersed, moving=(False, False))[0] > 1.05
     for seed in range(10):
         trace, dispersed = _two_groups(seed, one_chain=0.004)
         assert group_convergence(trace, dispersed, allow_approach=True)[0] > 1.05
